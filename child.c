@@ -1,0 +1,250 @@
+/* child.c - one child process: set-up after fork, its threads, and how it
+ * stops.
+ *
+ * The main thread only waits: on the pipe of death (graceful or restart
+ * byte from the parent), on SIGTERM, or on the listener asking to stop
+ * (MaxConnectionsPerChild).  It then sets exit_mode, tells the listener,
+ * and joins the threads.
+ *
+ * exit_mode is written by the main thread (atomically) and read by every
+ * thread; exit_requested is written by the listener and read by main.
+ */
+#include "hyb.h"
+
+#include <signal.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+/* Set by the signal handler of the main thread; the only way a handler can
+ * talk to the rest of the child. */
+static volatile sig_atomic_t hyb_sigterm_seen;
+
+static void hyb_sigterm(int sig)
+{
+    (void)sig;
+    hyb_sigterm_seen = 1;
+}
+
+static void hyb_sigwake(int sig)
+{
+    (void)sig;
+}
+
+static void hyb_child_exit(hyb_child_t *ch, int code) __attribute__((noreturn));
+static void hyb_child_exit(hyb_child_t *ch, int code)
+{
+    hyb_srv.retained->mpm->mpm_state = AP_MPMQ_STOPPING;
+    if (ch && ch->pchild) {
+        apr_pool_destroy(ch->pchild);
+    }
+    exit(code);
+}
+
+hyb_exit_mode_e hyb_child_exit_mode(hyb_child_t *ch)
+{
+    return (hyb_exit_mode_e)apr_atomic_read32(&ch->exit_mode);
+}
+
+/* Listener thread: ask the main thread for a graceful stop. */
+void hyb_child_request_exit(hyb_child_t *ch)
+{
+    apr_os_thread_t *t;
+
+    apr_atomic_set32(&ch->exit_requested, 1);
+    if (apr_os_thread_get(&t, ch->main_thread) == APR_SUCCESS) {
+        pthread_kill(*t, SIGUSR2);
+    }
+}
+
+static void hyb_child_close_other_buckets(hyb_child_t *ch)
+{
+    int i;
+
+    for (i = 0; i < hyb_srv.num_buckets; i++) {
+        if (i != ch->bucket) {
+            ap_close_listeners_ex(hyb_srv.listen_buckets[i]);
+            ap_mpm_podx_close(hyb_srv.pods[i]);
+        }
+    }
+    ch->listeners = hyb_srv.listen_buckets[ch->bucket];
+}
+
+static void hyb_child_init_process(hyb_child_t *ch)
+{
+    apr_status_t rv;
+
+    ap_fatal_signal_child_setup(ap_server_conf);
+    apr_pool_create(&ch->pchild, hyb_srv.pconf);
+    apr_pool_tag(ch->pchild, "pchild");
+#if AP_HAS_THREAD_LOCAL
+    ap_thread_current_after_fork();
+    if ((rv = ap_thread_main_create(&ch->main_thread, ch->pchild))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, ap_server_conf,
+                     "HYB0301: could not initialize the main thread");
+        hyb_child_exit(ch, APEXIT_CHILDFATAL);
+    }
+#else
+    (void)rv;
+#endif
+    apr_pool_create(&ch->pruntime, ch->pchild);
+    apr_pool_tag(ch->pruntime, "hyb_runtime");
+    hyb_child_close_other_buckets(ch);
+    ap_reopen_scoreboard(ch->pchild, NULL, 0);
+    if (ap_run_drop_privileges(ch->pchild, ap_server_conf)) {
+        hyb_child_exit(ch, APEXIT_CHILDFATAL);
+    }
+    /* Module threads created from child_init must not take our signals. */
+    apr_setup_signal_thread();
+    ap_run_child_init(ch->pchild, ap_server_conf);
+}
+
+static apr_threadattr_t *hyb_thread_attr(hyb_child_t *ch)
+{
+    apr_threadattr_t *attr;
+    apr_status_t rv;
+
+    apr_threadattr_create(&attr, ch->pchild);
+    apr_threadattr_detach_set(attr, 0);
+    if (ap_thread_stacksize != 0) {
+        rv = apr_threadattr_stacksize_set(attr, ap_thread_stacksize);
+        if (rv != APR_SUCCESS && rv != APR_ENOTIMPL) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, ap_server_conf,
+                         "HYB0302: ThreadStackSize of %" APR_SIZE_T_FMT
+                         " is invalid; using the system default",
+                         ap_thread_stacksize);
+        }
+    }
+    return attr;
+}
+
+static void hyb_child_start_threads(hyb_child_t *ch)
+{
+    int n = hyb_srv.limits.threads_per_child, i;
+    apr_threadattr_t *attr = hyb_thread_attr(ch);
+    apr_status_t rv;
+
+    ch->workers = apr_pcalloc(ch->pchild, n * sizeof(*ch->workers));
+    ch->worker_fds = apr_palloc(ch->pchild, n * sizeof(*ch->worker_fds));
+    for (i = 0; i < n; i++) {
+        ch->worker_fds[i] = -1;
+    }
+    if ((rv = hyb_queue_create(&ch->queue, ch->pruntime)) != APR_SUCCESS
+        || (rv = hyb_inbox_create(&ch->inbox, ch->pruntime)) != APR_SUCCESS
+        || (rv = hyb_listener_create(ch)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, rv, ap_server_conf,
+                     "HYB0303: could not set up the child's queues");
+        hyb_child_exit(ch, APEXIT_CHILDSICK);
+    }
+    for (i = 0; i < n; i++) {
+        hyb_worker_arg_t *wa = apr_palloc(ch->pchild, sizeof(*wa));
+        wa->child = ch;
+        wa->index = i;
+        hyb_sb_worker_start(ch->slot, i);
+        apr_atomic_inc32(&ch->live_threads);
+        rv = ap_thread_create(&ch->workers[i], attr, hyb_worker_main, wa,
+                              ch->pchild);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, rv, ap_server_conf,
+                         "HYB0304: ap_thread_create: unable to create worker");
+            hyb_child_exit(ch, APEXIT_CHILDSICK);
+        }
+    }
+    apr_atomic_inc32(&ch->live_threads);
+    rv = ap_thread_create(&ch->listener_thread, attr, hyb_listener_main, ch,
+                          ch->pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, rv, ap_server_conf,
+                     "HYB0305: ap_thread_create: unable to create listener");
+        hyb_child_exit(ch, APEXIT_CHILDSICK);
+    }
+}
+
+static void hyb_child_unblock(int sig, void (*fn)(int))
+{
+    struct sigaction sa;
+    sigset_t set;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;              /* no SA_RESTART: the pod read must see EINTR */
+    sigaction(sig, &sa, NULL);
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* Main thread: block until something says stop; return how. */
+static hyb_exit_mode_e hyb_child_wait(hyb_child_t *ch)
+{
+    ap_pod_t *pod = hyb_srv.pods[ch->bucket];
+
+    for (;;) {
+        int rv = ap_mpm_podx_check(pod);
+        if (rv == AP_MPM_PODX_RESTART || hyb_sigterm_seen) {
+            return HYB_UNGRACEFUL;
+        }
+        if (rv == AP_MPM_PODX_GRACEFUL || apr_atomic_read32(&ch->exit_requested)) {
+            return HYB_GRACEFUL;
+        }
+    }
+}
+
+/* Main thread: wait for the threads; an ungraceful stop waits at most a few
+ * seconds for workers stuck in handlers, then exits anyway. */
+static void hyb_child_join(hyb_child_t *ch, hyb_exit_mode_e mode)
+{
+    apr_status_t rv;
+    int i;
+
+    if (mode == HYB_UNGRACEFUL) {
+        apr_time_t end = apr_time_now() + apr_time_from_sec(3);
+        while (apr_atomic_read32(&ch->live_threads) && apr_time_now() < end) {
+            apr_sleep(apr_time_from_msec(10));
+        }
+        if (apr_atomic_read32(&ch->live_threads)) {
+            return;
+        }
+    }
+    apr_thread_join(&rv, ch->listener_thread);
+    for (i = 0; i < hyb_srv.limits.threads_per_child; i++) {
+        apr_thread_join(&rv, ch->workers[i]);
+    }
+}
+
+/* Main thread: a stop arrived.  Wake everything that could be blocked. */
+static void hyb_child_stop(hyb_child_t *ch, hyb_exit_mode_e mode)
+{
+    int i;
+
+    apr_atomic_set32(&ch->exit_mode, mode);
+    ap_run_child_stopping(ch->pchild, mode == HYB_GRACEFUL);
+    hyb_listener_wake(ch);
+    if (mode == HYB_UNGRACEFUL) {
+        hyb_queue_interrupt_all(ch->queue);
+        for (i = 0; i < hyb_srv.limits.threads_per_child; i++) {
+            int fd = ch->worker_fds[i];
+            if (fd >= 0) {
+                shutdown(fd, SHUT_RDWR);
+            }
+        }
+    }
+}
+
+void hyb_child_main(int slot, int bucket)
+{
+    static hyb_child_t child;   /* the one child context of this process */
+    hyb_child_t *ch = &child;
+    hyb_exit_mode_e mode;
+
+    hyb_srv.retained->mpm->mpm_state = AP_MPMQ_STARTING;
+    ch->slot = slot;
+    ch->bucket = bucket;
+    hyb_child_init_process(ch);
+    hyb_child_start_threads(ch);
+    hyb_srv.retained->mpm->mpm_state = AP_MPMQ_RUNNING;
+    hyb_child_unblock(SIGTERM, hyb_sigterm);
+    hyb_child_unblock(SIGUSR2, hyb_sigwake);
+    mode = hyb_child_wait(ch);
+    hyb_child_stop(ch, mode);
+    hyb_child_join(ch, mode);
+    hyb_child_exit(ch, 0);
+}

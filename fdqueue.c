@@ -1,0 +1,228 @@
+/* fdqueue.c - the worker queue of one child (see fdqueue.h).
+ *
+ * Owns: an intrusive FIFO of hyb_job_t (head/tail), the counts of waiting
+ * and already-signalled workers, the interrupt generation, the term flag and
+ * the one-shot idle notification.  One mutex guards all of it; one
+ * condition variable carries both "job available" (signal) and
+ * "interrupt/term" (broadcast).
+ *
+ * Threads: the listener (or any thread) calls push, starved, interrupt_all,
+ * term and the snapshot getters; worker threads call pop.  The idle notify
+ * fn runs on a worker thread with the lock released.
+ *
+ * Accounting: "waiting" counts workers blocked in the condition wait;
+ * "claimed" counts those of them a push has already signalled and which
+ * have not yet come back from the wait.  Idle workers = waiting - claimed,
+ * and claimed <= waiting always holds.  A push signals only when an
+ * unclaimed waiter exists; otherwise the job is left for a worker that is
+ * already awake or returning, which re-checks the queue before it waits.
+ */
+#include <apr_thread_mutex.h>
+#include <apr_thread_cond.h>
+
+#include "fdqueue.h"
+
+struct hyb_queue_t {
+    apr_thread_mutex_t *mutex;
+    apr_thread_cond_t *cond;
+    hyb_job_t *head, *tail;
+    apr_uint32_t length;        /* jobs queued */
+    apr_uint32_t waiting;       /* workers blocked in the condition wait */
+    apr_uint32_t claimed;       /* waiters already signalled for a job */
+    apr_uint32_t intr_gen;      /* bumped by hyb_queue_interrupt_all */
+    int terminated;
+    int notify_armed;           /* set by hyb_queue_starved, one-shot */
+    hyb_queue_idle_fn *idle_fn;
+    void *idle_baton;
+};
+
+/* Any thread.  The mutex and cond register their own pool cleanups with p
+ * (apr_thread_mutex_create/apr_thread_cond_create do so), so destroying p
+ * destroys them; the queue itself is plain pool memory. */
+apr_status_t hyb_queue_create(hyb_queue_t **q, apr_pool_t *p)
+{
+    hyb_queue_t *nq = apr_pcalloc(p, sizeof(*nq));
+    apr_status_t rv;
+
+    rv = apr_thread_mutex_create(&nq->mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    rv = apr_thread_cond_create(&nq->cond, p);
+    if (rv != APR_SUCCESS) {
+        apr_thread_mutex_destroy(nq->mutex);
+        return rv;
+    }
+    *q = nq;
+    return APR_SUCCESS;
+}
+
+/* Any thread, normally before the workers start. */
+void hyb_queue_set_idle_notify(hyb_queue_t *q, hyb_queue_idle_fn *fn,
+                               void *baton)
+{
+    apr_thread_mutex_lock(q->mutex);
+    q->idle_fn = fn;
+    q->idle_baton = baton;
+    apr_thread_mutex_unlock(q->mutex);
+}
+
+/* Any thread; never blocks beyond the short critical section. */
+apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
+{
+    apr_thread_mutex_lock(q->mutex);
+    if (q->terminated) {
+        apr_thread_mutex_unlock(q->mutex);
+        return APR_EOF;
+    }
+    job->next = NULL;
+    if (q->tail) {
+        q->tail->next = job;
+    }
+    else {
+        q->head = job;
+    }
+    q->tail = job;
+    q->length++;
+    if (q->waiting > q->claimed) {
+        q->claimed++;
+        apr_thread_cond_signal(q->cond);
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    return APR_SUCCESS;
+}
+
+/* Lock held, queue not empty: unlink and return the head. */
+static hyb_job_t *take_head(hyb_queue_t *q)
+{
+    hyb_job_t *job = q->head;
+
+    q->head = job->next;
+    if (!q->head) {
+        q->tail = NULL;
+    }
+    q->length--;
+    job->next = NULL;
+    return job;
+}
+
+/* Lock held on entry and exit; released around the callback so that the
+ * notify fn may use the queue (or take its own locks) freely. */
+static void run_idle_notify(hyb_queue_t *q)
+{
+    hyb_queue_idle_fn *fn = q->idle_fn;
+    void *baton = q->idle_baton;
+
+    q->notify_armed = 0;
+    if (!fn) {
+        return;
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    fn(baton);
+    apr_thread_mutex_lock(q->mutex);
+}
+
+/* Lock held.  One condition wait, keeping waiting/claimed consistent: every
+ * return from the wait releases one claim if any is outstanding (a spurious
+ * or broadcast wakeup may take a claim meant for another waiter; that only
+ * makes later pushes signal more eagerly, never less). */
+static void wait_once(hyb_queue_t *q)
+{
+    q->waiting++;
+    apr_thread_cond_wait(q->cond, q->mutex);
+    q->waiting--;
+    if (q->claimed) {
+        q->claimed--;
+    }
+}
+
+/* Worker thread.  gen is the interrupt generation seen on entry: an
+ * interrupt_all issued after we took the lock makes us return APR_EINTR
+ * (before any job), one issued before does not concern us. */
+apr_status_t hyb_queue_pop(hyb_queue_t *q, hyb_job_t **job)
+{
+    apr_status_t rv;
+    apr_uint32_t gen;
+
+    apr_thread_mutex_lock(q->mutex);
+    gen = q->intr_gen;
+    for (;;) {
+        if (q->intr_gen != gen) {
+            rv = APR_EINTR;
+            break;
+        }
+        if (q->head) {
+            *job = take_head(q);
+            rv = APR_SUCCESS;
+            break;
+        }
+        if (q->terminated) {
+            rv = APR_EOF;
+            break;
+        }
+        if (q->notify_armed) {
+            run_idle_notify(q);     /* drops the lock: re-check everything */
+            continue;
+        }
+        wait_once(q);
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    return rv;
+}
+
+/* Any thread (e.g. the child's main thread on ungraceful stop). */
+void hyb_queue_interrupt_all(hyb_queue_t *q)
+{
+    apr_thread_mutex_lock(q->mutex);
+    q->intr_gen++;
+    apr_thread_cond_broadcast(q->cond);
+    apr_thread_mutex_unlock(q->mutex);
+}
+
+/* Any thread.  Idempotent. */
+void hyb_queue_term(hyb_queue_t *q)
+{
+    apr_thread_mutex_lock(q->mutex);
+    q->terminated = 1;
+    apr_thread_cond_broadcast(q->cond);
+    apr_thread_mutex_unlock(q->mutex);
+}
+
+/* Any thread: snapshot of idle workers (waiting and not yet signalled). */
+apr_uint32_t hyb_queue_idlers(hyb_queue_t *q)
+{
+    apr_uint32_t n;
+
+    apr_thread_mutex_lock(q->mutex);
+    n = q->waiting - q->claimed;
+    apr_thread_mutex_unlock(q->mutex);
+    return n;
+}
+
+/* Any thread: snapshot of queued jobs. */
+apr_uint32_t hyb_queue_length(hyb_queue_t *q)
+{
+    apr_uint32_t n;
+
+    apr_thread_mutex_lock(q->mutex);
+    n = q->length;
+    apr_thread_mutex_unlock(q->mutex);
+    return n;
+}
+
+/* Listener thread.  True when more jobs are queued than workers already
+ * signalled for them.  Only a true answer arms the idle notification (a
+ * listener told "not starved" has nothing to wait for); the next worker
+ * about to wait then calls the idle fn once. */
+int hyb_queue_starved(hyb_queue_t *q)
+{
+    int starved;
+
+    apr_thread_mutex_lock(q->mutex);
+    starved = q->length > q->claimed;
+    if (starved) {
+        q->notify_armed = 1;
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    return starved;
+}

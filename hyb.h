@@ -1,0 +1,201 @@
+/* hyb.h - declarations shared by the files of mod_mpm_hybrid.
+ *
+ * Owns the three structs that the files pass around:
+ *   hyb_server_t  the parent's view of one configuration pass (directives,
+ *                 listeners, pods); rebuilt on every restart.
+ *   hyb_retained_t what survives restarts (httpd's retained data).
+ *   hyb_child_t   one child process: its queue, inbox, threads and flags.
+ *   hyb_conn_t    one client connection, owned by exactly one thread at a
+ *                 time (the listener or one worker); the handoffs are the
+ *                 queue (listener -> worker) and the inbox (worker -> listener).
+ */
+#ifndef HYB_H
+#define HYB_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_connection.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_main.h"
+#include "ap_mpm.h"
+#include "ap_listen.h"
+#include "mpm_common.h"
+#include "scoreboard.h"
+#include "unixd.h"
+
+#include <apr_thread_proc.h>
+#include <apr_thread_mutex.h>
+#include <apr_atomic.h>
+
+#include "fdqueue.h"
+#include "inbox.h"
+#include "tqueue.h"
+#include "limits.h"
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+extern module AP_MODULE_DECLARE_DATA mpm_hybrid_module;
+#ifndef HYB_MODULE_FILE    /* AP_DECLARE_MODULE defines it there */
+APLOG_USE_MODULE(mpm_hybrid);
+#endif
+
+#define HYB_MPM_NAME "hybrid"
+
+/* ---- what survives restarts (owner: parent main thread) ---------------- */
+
+typedef struct hyb_slot_t {
+    pid_t pid;                  /* 0 when free; parent-private copy */
+    ap_generation_t generation;
+    int quiescing;              /* parent saw it stop accepting */
+} hyb_slot_t;
+
+typedef struct hyb_retained_t {
+    ap_unixd_mpm_retained_data *mpm;
+    int first_server_limit;     /* ServerLimit of the first pass */
+    int first_thread_limit;     /* ThreadLimit of the first pass */
+    int max_daemon_used;        /* highest slot holding a pid, + 1 */
+    int idle_spawn_rate;
+    apr_time_t saturated_since; /* start of the saturation episode, or 0 */
+    apr_time_t saturation_logged;
+    int killed_in_a_row;        /* children lost to signals in a row */
+    hyb_slot_t *slots;          /* first_server_limit entries */
+} hyb_retained_t;
+
+/* ---- one configuration pass (owner: parent main thread; read-only in
+ *      children, which inherit it at fork) --------------------------------- */
+
+typedef struct hyb_server_t {
+    hyb_limits_t limits;        /* directives after check_config */
+    hyb_limits_t given;         /* directives as written (HYB_UNSET if not) */
+    int one_process, foreground, no_detach;
+    int num_buckets;
+    ap_listen_rec **listen_buckets;
+    ap_pod_t **pods;
+    apr_pool_t *pconf;
+    hyb_retained_t *retained;
+} hyb_server_t;
+
+extern hyb_server_t hyb_srv;    /* the one pass-wide configuration */
+
+/* ---- a child process ---------------------------------------------------- */
+
+typedef enum {
+    HYB_RUN = 0,                /* serving */
+    HYB_GRACEFUL,               /* finish what is in flight, then exit */
+    HYB_UNGRACEFUL              /* close everything now */
+} hyb_exit_mode_e;
+
+typedef struct hyb_child_t hyb_child_t;
+typedef struct hyb_listener_t hyb_listener_t;
+
+struct hyb_child_t {
+    apr_pool_t *pchild;         /* main thread */
+    apr_pool_t *pruntime;       /* outlives every connection pool */
+    int slot;                   /* process slot in the scoreboard */
+    int bucket;
+    ap_listen_rec *listeners;   /* this bucket's listeners */
+    hyb_queue_t *queue;         /* listener -> workers */
+    hyb_inbox_t *inbox;         /* workers -> listener */
+    hyb_listener_t *listener;   /* owner: listener thread */
+    apr_thread_t *main_thread;
+    apr_thread_t *listener_thread;
+    apr_thread_t **workers;     /* threads_per_child entries */
+    volatile apr_uint32_t exit_mode;     /* hyb_exit_mode_e; atomic, any thread */
+    volatile apr_uint32_t live_threads;  /* atomic: workers + listener alive */
+    volatile apr_uint32_t exit_requested;/* atomic: listener asks main to stop */
+    volatile int *worker_fds;            /* per worker: fd in use or -1; written
+                                          * by that worker, read by main only on
+                                          * ungraceful stop (to shutdown()) */
+};
+
+/* ---- a connection ------------------------------------------------------- */
+
+typedef enum {
+    HYB_PARK_NONE = 0,          /* owned by a worker */
+    HYB_PARK_KEEPALIVE,         /* wait for the next request */
+    HYB_PARK_WRITE,             /* write completion, poll per sense */
+    HYB_PARK_WAITIO,            /* CONN_STATE_ASYNC_WAITIO, poll per sense */
+    HYB_PARK_LINGER,            /* drain after shutdown(WR) */
+    HYB_PARK_CLOSE              /* close now */
+} hyb_park_e;
+
+typedef struct hyb_conn_t {
+    hyb_job_t job;              /* queue / inbox link: owner is the holder */
+    conn_state_t cs;            /* c->cs points here */
+    hyb_child_t *child;
+    apr_pool_t *ptrans;         /* everything of the connection lives here */
+    apr_socket_t *sock;
+    int fd;
+    conn_rec *c;                /* NULL until a worker created it */
+    ap_sb_handle_t *sbh;
+    request_rec *r;             /* request being read/handled (worker) */
+
+    /* Set by the worker that hands the connection back (before the inbox
+     * push), read by the listener after it. */
+    hyb_park_e park;
+    apr_interval_time_t ka_timeout;     /* per-vhost KeepAliveTimeout */
+    apr_interval_time_t io_timeout;     /* per-vhost Timeout */
+    int linger_short;
+
+    /* Set by the listener before a queue push, read by the worker. */
+    int expired;                /* parked connection timed out */
+
+    /* Listener-only. */
+    hyb_park_e parked;          /* where it waits now (NONE: in a worker) */
+    int rev_added, wev_added;
+    int missed_edge;            /* readable edge seen while in a worker */
+    struct event rev, wev;
+    hyb_tq_entry_t tqe;
+    apr_time_t linger_deadline;
+} hyb_conn_t;
+
+#define HYB_JOB_CONN 1
+
+typedef struct hyb_worker_arg_t {
+    hyb_child_t *child;
+    int index;                  /* thread slot in the scoreboard */
+} hyb_worker_arg_t;
+
+/* mod_mpm_hybrid.c */
+int hyb_mpm_state(void);
+
+/* parent.c */
+int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s);
+
+/* child.c */
+void hyb_child_main(int slot, int bucket) __attribute__((noreturn));
+void hyb_child_request_exit(hyb_child_t *ch);
+hyb_exit_mode_e hyb_child_exit_mode(hyb_child_t *ch);
+
+/* listener.c */
+apr_status_t hyb_listener_create(hyb_child_t *ch);
+void *APR_THREAD_FUNC hyb_listener_main(apr_thread_t *thd, void *arg);
+void hyb_listener_wake(hyb_child_t *ch);
+
+/* worker.c */
+void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg);
+hyb_conn_t *hyb_conn_get(conn_rec *c);
+void hyb_worker_register_hooks(void);
+
+/* scoreboard.c */
+void hyb_sb_worker_start(int slot, int thread);
+void hyb_sb_worker_stop(int slot, int thread, int graceful);
+void hyb_sb_publish_counts(int slot, apr_uint32_t conns, apr_uint32_t ka,
+                           apr_uint32_t wc, apr_uint32_t waitio,
+                           apr_uint32_t linger, apr_uint32_t suspended);
+void hyb_sb_set_accepting(int slot, int accepting);
+void hyb_sb_set_quiescing(int slot);
+void hyb_sb_child_started(int slot, pid_t pid, ap_generation_t gen);
+void hyb_sb_child_gone(int slot);
+typedef struct hyb_idle_count_t {
+    int idle_threads;           /* current generation, accepting, READY */
+    int active_daemons;         /* live current-generation, not stopping */
+    int total_daemons;          /* every slot holding a pid */
+    int free_slot_count;
+    int max_daemon_used;
+} hyb_idle_count_t;
+void hyb_sb_count(hyb_idle_count_t *out, int *free_slots, int max_free);
+
+#endif

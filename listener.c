@@ -1,0 +1,664 @@
+/* listener.c - the child's listener thread: a libevent loop (epoll) that
+ * accepts connections, hands runnable ones to workers through the queue,
+ * and holds parked ones (keep-alive, write completion, wait-io, lingering
+ * close) without a thread, each under its timeout.
+ *
+ * Everything in hyb_listener_t is owned by the listener thread; workers
+ * reach it only through the inbox.  A connection's read event is
+ * registered once, edge-triggered and persistent, the first time it parks,
+ * so parking and waking cost no epoll_ctl; an edge that arrives while a
+ * worker owns the connection is remembered (missed_edge) and checked with a
+ * MSG_PEEK when the connection comes back.
+ *
+ * Capacity rule: the child accepts while no runnable job waits for a
+ * worker (hyb_queue_starved); parked connections cost no worker and are not
+ * counted against any limit.
+ */
+#include "hyb.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+
+#define HYB_ACCEPT_BATCH      16
+#define HYB_LINGER_NORMAL     apr_time_from_sec(30)
+#define HYB_LINGER_SHORT      apr_time_from_sec(2)
+#define HYB_EMFILE_PAUSE_MS   100
+
+typedef struct hyb_lsock_t {
+    hyb_listener_t *l;
+    ap_listen_rec *lr;
+    struct event *ev;
+} hyb_lsock_t;
+
+struct hyb_listener_t {
+    hyb_child_t *ch;
+    apr_pool_t *pool;               /* pruntime */
+    struct event_base *base;
+    struct event *inbox_ev;
+    struct event *timer_ev;
+    struct event *retry_ev;         /* resumes accept after EMFILE */
+    apr_time_t timer_at;            /* 0: not armed */
+    apr_time_t now;                 /* cached once per loop round */
+    hyb_lsock_t *socks;
+    int nsocks;
+    int accepting;                  /* listen events armed */
+    int stopping;                   /* no more accepts, ever */
+    int paused;                     /* EMFILE back-off running */
+    apr_time_t emfile_logged;
+    hyb_tq_set_t *tqs;
+    apr_pool_t **free_pools;        /* recycled ptrans (LIFO) */
+    int nfree, maxfree;
+    int conns_left;                 /* MaxConnectionsPerChild; <0: unlimited */
+    apr_uint32_t conns;             /* every open connection of the child */
+    apr_uint32_t parked[HYB_PARK_CLOSE];  /* per park kind */
+};
+
+static hyb_conn_t *hyb_l_conn_of(hyb_tq_entry_t *e)
+{
+    return (hyb_conn_t *)((char *)e - APR_OFFSETOF(hyb_conn_t, tqe));
+}
+
+static void hyb_l_begin_stop(hyb_listener_t *l);
+
+/* ---- connection pools ---------------------------------------------------- */
+
+static apr_pool_t *hyb_l_get_pool(hyb_listener_t *l)
+{
+    apr_allocator_t *a;
+    apr_pool_t *p;
+
+    if (l->nfree) {
+        return l->free_pools[--l->nfree];
+    }
+    if (apr_allocator_create(&a) != APR_SUCCESS) {
+        return NULL;
+    }
+    apr_allocator_max_free_set(a, ap_max_mem_free);
+    if (apr_pool_create_ex(&p, l->pool, NULL, a) != APR_SUCCESS) {
+        apr_allocator_destroy(a);
+        return NULL;
+    }
+    apr_allocator_owner_set(a, p);
+    apr_pool_tag(p, "transaction");
+    return p;
+}
+
+static void hyb_l_put_pool(hyb_listener_t *l, apr_pool_t *p)
+{
+    if (l->nfree < l->maxfree) {
+        apr_pool_clear(p);
+        l->free_pools[l->nfree++] = p;
+    }
+    else {
+        apr_pool_destroy(p);
+    }
+}
+
+/* ---- parking bookkeeping --------------------------------------------------- */
+
+static void hyb_l_publish(hyb_listener_t *l)
+{
+    hyb_sb_publish_counts(l->ch->slot, l->conns,
+                          l->parked[HYB_PARK_KEEPALIVE],
+                          l->parked[HYB_PARK_WRITE],
+                          l->parked[HYB_PARK_WAITIO],
+                          l->parked[HYB_PARK_LINGER], 0);
+}
+
+static void hyb_l_enqueue(hyb_listener_t *l, hyb_conn_t *hc, hyb_park_e kind,
+                          apr_interval_time_t timeout)
+{
+    hc->parked = kind;
+    l->parked[kind]++;
+    hyb_tq_append(hyb_tq_set_get(l->tqs, timeout), &hc->tqe, l->now);
+}
+
+static void hyb_l_unqueue(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    if (hc->parked == HYB_PARK_NONE) {
+        return;
+    }
+    l->parked[hc->parked]--;
+    hc->parked = HYB_PARK_NONE;
+    hyb_tq_remove(&hc->tqe);
+    if (hc->wev_added) {
+        event_del(&hc->wev);
+        hc->wev_added = 0;
+    }
+}
+
+static void hyb_l_close(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    hyb_l_unqueue(l, hc);
+    if (hc->rev_added) {
+        event_del(&hc->rev);
+    }
+    apr_socket_close(hc->sock);
+    l->conns--;
+    hyb_l_put_pool(l, hc->ptrans);
+}
+
+/* Hand a connection to a worker. */
+static void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    hyb_l_unqueue(l, hc);
+    hc->missed_edge = 0;
+    if (hyb_queue_push(l->ch->queue, &hc->job) != APR_SUCCESS) {
+        hyb_l_close(l, hc);     /* child is exiting ungracefully */
+    }
+}
+
+/* 1 when reading would not block (data, EOF or error). */
+static int hyb_l_readable(hyb_conn_t *hc)
+{
+    char b;
+    ssize_t n = recv(hc->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Lingering close: read and discard; 1 when the peer is done (EOF/error). */
+static int hyb_l_drain(hyb_conn_t *hc)
+{
+    char buf[8192];
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        ssize_t n = recv(hc->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0) {
+            return 1;
+        }
+        if (n < 0) {
+            return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+        }
+    }
+    return 0;
+}
+
+/* ---- per-connection events ------------------------------------------------- */
+
+static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
+{
+    hyb_conn_t *hc = arg;
+    hyb_listener_t *l = hc->child->listener;
+
+    (void)fd; (void)what;
+    switch (hc->parked) {
+    case HYB_PARK_NONE:
+        hc->missed_edge = 1;    /* a worker owns it; checked when it parks */
+        break;
+    case HYB_PARK_KEEPALIVE:
+        hyb_l_dispatch(l, hc);
+        break;
+    case HYB_PARK_WRITE:
+    case HYB_PARK_WAITIO:
+        if (hc->cs.sense == CONN_SENSE_WANT_READ) {
+            hyb_l_dispatch(l, hc);
+        }
+        break;
+    case HYB_PARK_LINGER:
+        if (hyb_l_drain(hc)) {
+            hyb_l_close(l, hc);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void hyb_l_on_write(evutil_socket_t fd, short what, void *arg)
+{
+    hyb_conn_t *hc = arg;
+
+    (void)fd; (void)what;
+    hc->wev_added = 0;
+    if (hc->parked == HYB_PARK_WRITE || hc->parked == HYB_PARK_WAITIO) {
+        hyb_l_dispatch(hc->child->listener, hc);
+    }
+}
+
+/* Register the persistent edge-triggered read event (once per connection). */
+static int hyb_l_watch_read(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    if (hc->rev_added) {
+        return 1;
+    }
+    event_assign(&hc->rev, l->base, hc->fd, EV_READ | EV_PERSIST | EV_ET,
+                 hyb_l_on_read, hc);
+    if (event_add(&hc->rev, NULL) != 0) {
+        return 0;
+    }
+    hc->rev_added = 1;
+    return 1;
+}
+
+static int hyb_l_watch_write(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    event_assign(&hc->wev, l->base, hc->fd, EV_WRITE | EV_ET, hyb_l_on_write,
+                 hc);
+    if (event_add(&hc->wev, NULL) != 0) {
+        return 0;
+    }
+    hc->wev_added = 1;
+    return 1;
+}
+
+/* After parking for read: an edge missed while a worker had it may mean
+ * data is already waiting. */
+static void hyb_l_check_missed(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    if (hc->missed_edge) {
+        hc->missed_edge = 0;
+        if (hyb_l_readable(hc)) {
+            hyb_l_dispatch(l, hc);
+        }
+    }
+}
+
+static void hyb_l_park_io(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    int want_read = hc->cs.sense == CONN_SENSE_WANT_READ;
+
+    if (!hyb_l_watch_read(l, hc) || (!want_read && !hyb_l_watch_write(l, hc))) {
+        hc->expired = 1;
+        hyb_l_dispatch(l, hc);
+        return;
+    }
+    hyb_l_enqueue(l, hc, hc->park, hc->io_timeout);
+    if (want_read) {
+        hyb_l_check_missed(l, hc);
+    }
+}
+
+static void hyb_l_park_linger(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    int short_linger = hc->linger_short || l->stopping;
+
+    if (hyb_l_drain(hc) || !hyb_l_watch_read(l, hc)) {
+        hyb_l_close(l, hc);
+        return;
+    }
+    hc->missed_edge = 0;
+    hyb_l_enqueue(l, hc, HYB_PARK_LINGER,
+                  short_linger ? HYB_LINGER_SHORT : HYB_LINGER_NORMAL);
+}
+
+/* A worker handed this connection back: park it as it asks. */
+static void hyb_l_park(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    switch (hc->park) {
+    case HYB_PARK_KEEPALIVE:
+        if (l->stopping || !hyb_l_watch_read(l, hc)) {
+            hc->expired = 1;
+            hyb_l_dispatch(l, hc);
+            return;
+        }
+        hyb_l_enqueue(l, hc, HYB_PARK_KEEPALIVE, hc->ka_timeout);
+        hyb_l_check_missed(l, hc);
+        break;
+    case HYB_PARK_WRITE:
+    case HYB_PARK_WAITIO:
+        hyb_l_park_io(l, hc);
+        break;
+    case HYB_PARK_LINGER:
+        hyb_l_park_linger(l, hc);
+        break;
+    default:
+        hyb_l_close(l, hc);
+        break;
+    }
+}
+
+static void hyb_l_on_inbox(evutil_socket_t fd, short what, void *arg)
+{
+    hyb_listener_t *l = arg;
+    hyb_job_t *job = hyb_inbox_take(l->ch->inbox);
+
+    (void)fd; (void)what;
+    while (job) {
+        hyb_job_t *next = job->next;
+        job->next = NULL;
+        hyb_l_park(l, (hyb_conn_t *)job);
+        job = next;
+    }
+}
+
+/* ---- timeouts ---------------------------------------------------------- */
+
+static void hyb_l_expire(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    if (hc->parked == HYB_PARK_LINGER) {
+        hyb_l_close(l, hc);
+        return;
+    }
+    hc->expired = 1;
+    hyb_l_dispatch(l, hc);
+}
+
+static void hyb_l_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    hyb_listener_t *l = arg;
+    hyb_tq_entry_t *e;
+
+    (void)fd; (void)what;
+    l->timer_at = 0;
+    l->now = apr_time_now();
+    while ((e = hyb_tq_set_pop_expired(l->tqs, l->now)) != NULL) {
+        e->q = NULL;
+        hyb_l_expire(l, hyb_l_conn_of(e));
+    }
+}
+
+static void hyb_l_arm_timer(hyb_listener_t *l)
+{
+    apr_time_t next = hyb_tq_set_next_expiry(l->tqs);
+    apr_interval_time_t delta;
+    struct timeval tv;
+
+    if (!next || (l->timer_at && l->timer_at <= next)) {
+        return;
+    }
+    delta = next - l->now;
+    if (delta < 0) {
+        delta = 0;
+    }
+    delta = (delta + 999) / 1000 * 1000;    /* round up to the millisecond */
+    tv.tv_sec = apr_time_sec(delta);
+    tv.tv_usec = apr_time_usec(delta);
+    evtimer_add(l->timer_ev, &tv);
+    l->timer_at = next;
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+static void hyb_l_set_accepting(hyb_listener_t *l, int on)
+{
+    int i;
+
+    if (on == l->accepting) {
+        return;
+    }
+    for (i = 0; i < l->nsocks; i++) {
+        if (on) {
+            event_add(l->socks[i].ev, NULL);
+        }
+        else {
+            event_del(l->socks[i].ev);
+        }
+    }
+    l->accepting = on;
+    hyb_sb_set_accepting(l->ch->slot, on);
+}
+
+static void hyb_l_accept_error(hyb_listener_t *l, apr_status_t rv)
+{
+    struct timeval tv = { 0, HYB_EMFILE_PAUSE_MS * 1000 };
+
+    if (APR_STATUS_IS_EAGAIN(rv) || APR_STATUS_IS_EINTR(rv)
+        || APR_STATUS_IS_ECONNABORTED(rv)) {
+        return;
+    }
+    if (l->now - l->emfile_logged > apr_time_from_sec(10)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, ap_server_conf,
+                     "HYB0401: accept failed with %u connections open in this "
+                     "child; pausing accept for %d ms (raise the open files "
+                     "limit, ulimit -n, if this repeats)", l->conns,
+                     HYB_EMFILE_PAUSE_MS);
+        l->emfile_logged = l->now;
+    }
+    hyb_l_set_accepting(l, 0);
+    l->paused = 1;
+    evtimer_add(l->retry_ev, &tv);
+}
+
+static void hyb_l_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    hyb_listener_t *l = arg;
+
+    (void)fd; (void)what;
+    l->paused = 0;
+}
+
+static hyb_conn_t *hyb_l_new_conn(hyb_listener_t *l, apr_pool_t *ptrans,
+                                  apr_socket_t *sock)
+{
+    hyb_conn_t *hc = apr_pcalloc(ptrans, sizeof(*hc));
+
+    hc->job.kind = HYB_JOB_CONN;
+    hc->child = l->ch;
+    hc->ptrans = ptrans;
+    hc->sock = sock;
+    apr_os_sock_get(&hc->fd, sock);
+    hc->cs.state = CONN_STATE_PROCESSING;
+    l->conns++;
+    return hc;
+}
+
+/* Accept at most a batch; returns when the backlog is empty, the batch is
+ * done, or a job is left waiting for a worker (back-pressure). */
+static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    hyb_lsock_t *ls = arg;
+    hyb_listener_t *l = ls->l;
+    int i;
+
+    (void)fd; (void)what;
+    for (i = 0; i < HYB_ACCEPT_BATCH && l->accepting; i++) {
+        apr_pool_t *ptrans = hyb_l_get_pool(l);
+        apr_socket_t *sock;
+        apr_status_t rv;
+
+        if (!ptrans) {
+            hyb_l_accept_error(l, APR_ENOMEM);
+            return;
+        }
+        rv = apr_socket_accept(&sock, ls->lr->sd, ptrans);
+        if (rv != APR_SUCCESS) {
+            hyb_l_put_pool(l, ptrans);
+            hyb_l_accept_error(l, rv);
+            return;
+        }
+        hyb_l_dispatch(l, hyb_l_new_conn(l, ptrans, sock));
+        if (l->conns_left > 0 && --l->conns_left == 0) {
+            hyb_child_request_exit(l->ch);
+            hyb_l_begin_stop(l);
+            return;
+        }
+        if (hyb_queue_starved(l->ch->queue)) {
+            hyb_l_set_accepting(l, 0);
+            return;
+        }
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+/* Take every parked connection out of the timeout queues, as a list
+ * linked through job.next (free while a connection is parked). */
+static hyb_conn_t *hyb_l_take_all_parked(hyb_listener_t *l)
+{
+    apr_time_t far = l->now + apr_time_from_sec(86400 * 365);
+    hyb_conn_t *list = NULL;
+    hyb_tq_entry_t *e;
+
+    while ((e = hyb_tq_set_pop_expired(l->tqs, far)) != NULL) {
+        hyb_conn_t *hc = hyb_l_conn_of(e);
+        e->q = NULL;
+        hyb_l_unqueue(l, hc);
+        hc->job.next = (hyb_job_t *)list;
+        list = hc;
+    }
+    return list;
+}
+
+/* Stop accepting for good; idle keep-alive connections are closed (through
+ * a worker, for lingering close), the rest finish under short timeouts. */
+static void hyb_l_begin_stop(hyb_listener_t *l)
+{
+    hyb_conn_t *hc;
+
+    if (l->stopping) {
+        return;
+    }
+    l->stopping = 1;
+    hyb_l_set_accepting(l, 0);
+    hyb_sb_set_quiescing(l->ch->slot);
+    hc = hyb_l_take_all_parked(l);
+    while (hc) {
+        hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
+        hc->job.next = NULL;
+        if (hc->park == HYB_PARK_KEEPALIVE) {
+            hc->expired = 1;
+            hyb_l_dispatch(l, hc);
+        }
+        else {
+            hyb_l_park(l, hc);
+        }
+        hc = next;
+    }
+}
+
+/* Ungraceful: close everything the listener holds. */
+static void hyb_l_close_all(hyb_listener_t *l)
+{
+    hyb_conn_t *hc = hyb_l_take_all_parked(l);
+
+    while (hc) {
+        hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
+        hyb_l_close(l, hc);
+        hc = next;
+    }
+}
+
+/* After each loop round: exit checks, accept gating, timer, counters.
+ * Returns 0 when the loop must end. */
+static int hyb_l_after_round(hyb_listener_t *l)
+{
+    hyb_exit_mode_e mode = hyb_child_exit_mode(l->ch);
+
+    l->now = apr_time_now();
+    if (mode == HYB_UNGRACEFUL) {
+        hyb_l_close_all(l);
+        return 0;
+    }
+    if (mode == HYB_GRACEFUL) {
+        hyb_l_begin_stop(l);
+    }
+    if (l->stopping && l->conns == 0) {
+        return 0;
+    }
+    if (!l->accepting && !l->stopping && !l->paused
+        && !hyb_queue_starved(l->ch->queue)) {
+        hyb_l_set_accepting(l, 1);
+    }
+    hyb_l_arm_timer(l);
+    hyb_l_publish(l);
+    return 1;
+}
+
+static struct event_base *hyb_l_new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (!cfg) {
+        return NULL;
+    }
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    event_config_avoid_method(cfg, "select");
+    event_config_avoid_method(cfg, "poll");
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
+static apr_status_t hyb_l_cleanup(void *arg)
+{
+    hyb_listener_t *l = arg;
+
+    if (l->base) {
+        event_base_free(l->base);
+        l->base = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t hyb_l_add_listeners(hyb_listener_t *l)
+{
+    ap_listen_rec *lr;
+    int n = 0;
+
+    for (lr = l->ch->listeners; lr; lr = lr->next) {
+        n++;
+    }
+    l->socks = apr_pcalloc(l->pool, n * sizeof(*l->socks));
+    for (lr = l->ch->listeners; lr; lr = lr->next) {
+        hyb_lsock_t *ls = &l->socks[l->nsocks++];
+        apr_os_sock_t fd;
+        apr_os_sock_get(&fd, lr->sd);
+        apr_socket_opt_set(lr->sd, APR_SO_NONBLOCK, 1);
+        ls->l = l;
+        ls->lr = lr;
+        ls->ev = event_new(l->base, fd, EV_READ | EV_PERSIST, hyb_l_on_accept, ls);
+        if (!ls->ev) {
+            return APR_ENOMEM;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* Child main thread, before the threads start. */
+apr_status_t hyb_listener_create(hyb_child_t *ch)
+{
+    hyb_listener_t *l = apr_pcalloc(ch->pruntime, sizeof(*l));
+
+    l->ch = ch;
+    l->pool = ch->pruntime;
+    l->tqs = hyb_tq_set_create(l->pool);
+    l->maxfree = hyb_srv.limits.threads_per_child;
+    l->free_pools = apr_pcalloc(l->pool, l->maxfree * sizeof(apr_pool_t *));
+    l->conns_left = ap_max_requests_per_child > 0 ? ap_max_requests_per_child : -1;
+    l->base = hyb_l_new_base();
+    if (!l->base) {
+        return APR_EGENERAL;
+    }
+    apr_pool_cleanup_register(l->pool, l, hyb_l_cleanup, apr_pool_cleanup_null);
+    l->inbox_ev = event_new(l->base, hyb_inbox_fd(ch->inbox), EV_READ | EV_PERSIST,
+                            hyb_l_on_inbox, l);
+    l->timer_ev = evtimer_new(l->base, hyb_l_on_timer, l);
+    l->retry_ev = evtimer_new(l->base, hyb_l_on_retry, l);
+    if (!l->inbox_ev || !l->timer_ev || !l->retry_ev
+        || event_add(l->inbox_ev, NULL) != 0) {
+        return APR_ENOMEM;
+    }
+    ch->listener = l;
+    return hyb_l_add_listeners(l);
+}
+
+/* Any thread: make the listener run a round (re-check flags). */
+void hyb_listener_wake(hyb_child_t *ch)
+{
+    hyb_inbox_wake(ch->inbox);
+}
+
+void *APR_THREAD_FUNC hyb_listener_main(apr_thread_t *thd, void *arg)
+{
+    hyb_child_t *ch = arg;
+    hyb_listener_t *l = ch->listener;
+
+    l->now = apr_time_now();
+    hyb_l_set_accepting(l, 1);
+    hyb_l_publish(l);
+    while (hyb_l_after_round(l)) {
+        event_base_loop(l->base, EVLOOP_ONCE);
+    }
+    hyb_l_publish(l);
+    hyb_queue_term(ch->queue);
+    apr_atomic_dec32(&ch->live_threads);
+    if (hyb_child_exit_mode(ch) == HYB_RUN) {
+        hyb_child_request_exit(ch);
+    }
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}

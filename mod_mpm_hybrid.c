@@ -1,0 +1,346 @@
+/* mod_mpm_hybrid.c - the module itself: directives, configuration hooks and
+ * the answers to ap_mpm_query().
+ *
+ * Owns hyb_srv (one configuration pass) and the retained data.  Everything
+ * here runs in the parent's main thread during configuration, except
+ * hyb_query(), which any thread of any process may call (it only reads).
+ */
+#define HYB_MODULE_FILE
+#include "hyb.h"
+
+#include <stdlib.h>
+#include <apr_strings.h>
+
+hyb_server_t hyb_srv;
+
+#define HYB_RETAINED_KEY "mpm_hybrid_retained"
+
+int hyb_mpm_state(void)
+{
+    return hyb_srv.retained ? hyb_srv.retained->mpm->mpm_state
+                            : AP_MPMQ_STARTING;
+}
+
+/* ---- ap_mpm_query -------------------------------------------------------- */
+
+static int hyb_query_value(int code, int *result)
+{
+    const hyb_limits_t *l = &hyb_srv.limits;
+    hyb_retained_t *r = hyb_srv.retained;
+
+    switch (code) {
+    case AP_MPMQ_MAX_DAEMON_USED:    *result = r ? r->max_daemon_used : 0; break;
+    case AP_MPMQ_IS_THREADED:        *result = AP_MPMQ_STATIC; break;
+    case AP_MPMQ_IS_FORKED:          *result = AP_MPMQ_DYNAMIC; break;
+    case AP_MPMQ_IS_ASYNC:           *result = 1; break;
+    case AP_MPMQ_HARD_LIMIT_DAEMONS: *result = l->server_limit; break;
+    case AP_MPMQ_HARD_LIMIT_THREADS: *result = l->thread_limit; break;
+    case AP_MPMQ_MAX_THREADS:        *result = l->threads_per_child; break;
+    case AP_MPMQ_MIN_SPARE_DAEMONS:  *result = 0; break;
+    case AP_MPMQ_MIN_SPARE_THREADS:  *result = l->min_spare_threads; break;
+    case AP_MPMQ_MAX_SPARE_DAEMONS:  *result = 0; break;
+    case AP_MPMQ_MAX_SPARE_THREADS:  *result = l->max_spare_threads; break;
+    case AP_MPMQ_MAX_REQUESTS_DAEMON:*result = ap_max_requests_per_child; break;
+    case AP_MPMQ_MAX_DAEMONS:        *result = l->active_daemons_limit; break;
+    case AP_MPMQ_MPM_STATE:          *result = hyb_mpm_state(); break;
+    case AP_MPMQ_GENERATION:         *result = r ? r->mpm->my_generation : 0; break;
+    case AP_MPMQ_CAN_WAITIO:         *result = 1; break;
+    default:
+        return 0;
+    }
+    return 1;
+}
+
+static int hyb_query(int code, int *result, apr_status_t *rv)
+{
+    *rv = hyb_query_value(code, result) ? APR_SUCCESS : APR_ENOTIMPL;
+    return OK;
+}
+
+static const char *hyb_get_name(void)
+{
+    return HYB_MPM_NAME;
+}
+
+/* ---- directives ---------------------------------------------------------- */
+
+static const char *hyb_set_int(cmd_parms *cmd, const char *arg, int *field)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    long v;
+
+    if (err) {
+        return err;
+    }
+    v = strtol(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || v < -1000000000L || v > 1000000000L) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name,
+                           " must be an integer, not '", arg, "'", NULL);
+    }
+    *field = (int)v;
+    return NULL;
+}
+
+#define HYB_INT_SETTER(fn, field)                                          \
+    static const char *fn(cmd_parms *cmd, void *d, const char *arg)        \
+    {                                                                      \
+        (void)d;                                                           \
+        return hyb_set_int(cmd, arg, &hyb_srv.given.field);                \
+    }
+
+HYB_INT_SETTER(hyb_set_start_servers, start_servers)
+HYB_INT_SETTER(hyb_set_server_limit, server_limit)
+HYB_INT_SETTER(hyb_set_thread_limit, thread_limit)
+HYB_INT_SETTER(hyb_set_threads_per_child, threads_per_child)
+HYB_INT_SETTER(hyb_set_min_spare, min_spare_threads)
+HYB_INT_SETTER(hyb_set_max_spare, max_spare_threads)
+
+static const char *hyb_set_max_workers(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)d;
+    if (!strcasecmp(cmd->cmd->name, "MaxClients")) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, NULL,
+                     "HYB0101: MaxClients is deprecated, use MaxRequestWorkers "
+                     "instead");
+    }
+    return hyb_set_int(cmd, arg, &hyb_srv.given.max_workers);
+}
+
+static const char *hyb_set_worker_factor(cmd_parms *cmd, void *d,
+                                         const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)d;
+    if (err) {
+        return err;
+    }
+    return hyb_limits_parse_factor(arg, &hyb_srv.given.worker_factor);
+}
+
+static const command_rec hyb_cmds[] = {
+    LISTEN_COMMANDS,
+    AP_INIT_TAKE1("StartServers", hyb_set_start_servers, NULL, RSRC_CONF,
+                  "Number of child processes launched at server startup"),
+    AP_INIT_TAKE1("ServerLimit", hyb_set_server_limit, NULL, RSRC_CONF,
+                  "Upper limit on configurable number of processes"),
+    AP_INIT_TAKE1("ThreadLimit", hyb_set_thread_limit, NULL, RSRC_CONF,
+                  "Upper limit on configurable number of threads per child"),
+    AP_INIT_TAKE1("ThreadsPerChild", hyb_set_threads_per_child, NULL, RSRC_CONF,
+                  "Number of worker threads in each child process"),
+    AP_INIT_TAKE1("MinSpareThreads", hyb_set_min_spare, NULL, RSRC_CONF,
+                  "Minimum number of idle worker threads kept running"),
+    AP_INIT_TAKE1("MaxSpareThreads", hyb_set_max_spare, NULL, RSRC_CONF,
+                  "Maximum number of idle worker threads kept running"),
+    AP_INIT_TAKE1("MaxRequestWorkers", hyb_set_max_workers, NULL, RSRC_CONF,
+                  "Maximum number of worker threads serving at once"),
+    AP_INIT_TAKE1("MaxClients", hyb_set_max_workers, NULL, RSRC_CONF,
+                  "Deprecated name of MaxRequestWorkers"),
+    AP_INIT_TAKE1("AsyncRequestWorkerFactor", hyb_set_worker_factor, NULL,
+                  RSRC_CONF, "Accepted for compatibility with mpm_event "
+                  "(see the hybrid README: capacity rule)"),
+    AP_GRACEFUL_SHUTDOWN_TIMEOUT_COMMAND,
+    { NULL }
+};
+
+/* ---- configuration hooks ------------------------------------------------- */
+
+static void hyb_read_run_flags(void)
+{
+    if (ap_exists_config_define("DEBUG")) {
+        hyb_srv.one_process = hyb_srv.foreground = 1;
+        hyb_srv.no_detach = 0;
+        return;
+    }
+    hyb_srv.one_process = ap_exists_config_define("ONE_PROCESS");
+    hyb_srv.no_detach = ap_exists_config_define("NO_DETACH");
+    hyb_srv.foreground = ap_exists_config_define("FOREGROUND");
+}
+
+static hyb_retained_t *hyb_retained_get(void)
+{
+    hyb_retained_t *r = ap_retained_data_get(HYB_RETAINED_KEY);
+
+    if (!r) {
+        r = ap_retained_data_create(HYB_RETAINED_KEY, sizeof(*r));
+        r->mpm = ap_unixd_mpm_get_retained_data();
+        r->idle_spawn_rate = 1;
+    }
+    return r;
+}
+
+/* Second pass: detach like event (Debian's unit is Type=forking). */
+static int hyb_maybe_detach(apr_pool_t *pconf)
+{
+    apr_status_t rv;
+
+    ap_fatal_signal_setup(ap_server_conf, pconf);
+    if (hyb_srv.one_process || hyb_srv.foreground) {
+        return OK;
+    }
+    rv = apr_proc_detach(hyb_srv.no_detach ? APR_PROC_DETACH_FOREGROUND
+                                           : APR_PROC_DETACH_DAEMONIZE);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, NULL,
+                     "HYB0102: apr_proc_detach failed");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+static int hyb_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp)
+{
+    hyb_retained_t *r;
+
+    (void)plog; (void)ptemp;
+    memset(&hyb_srv, 0, sizeof(hyb_srv));
+    hyb_srv.pconf = pconf;
+    hyb_read_run_flags();
+    r = hyb_srv.retained = hyb_retained_get();
+    r->mpm->mpm_state = AP_MPMQ_STARTING;
+    if (r->mpm->baton != r) {
+        r->mpm->was_graceful = 0;
+        r->mpm->baton = r;
+    }
+    ++r->mpm->module_loads;
+    if (r->mpm->module_loads == 2 && hyb_maybe_detach(pconf) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ap_listen_pre_config();
+    hyb_srv.given.server_limit = HYB_UNSET;
+    hyb_srv.given.thread_limit = HYB_UNSET;
+    hyb_srv.given.threads_per_child = HYB_UNSET;
+    hyb_srv.given.max_workers = HYB_UNSET;
+    hyb_srv.given.start_servers = HYB_UNSET;
+    hyb_srv.given.min_spare_threads = HYB_UNSET;
+    hyb_srv.given.max_spare_threads = HYB_UNSET;
+    hyb_srv.given.worker_factor = HYB_DEFAULT_WORKER_FACTOR;
+    hyb_limits_defaults(&hyb_srv.limits);
+    ap_extended_status = 0;
+    return OK;
+}
+
+/* Log one adjustment: to stderr (plain) on the first pass, to the error
+ * log afterwards, like event's startup/restart message pairs. */
+static void hyb_warn_limit(void *baton, const char *directive, long given,
+                           long used, const char *why)
+{
+    int startup = *(int *)baton;
+
+    if (startup) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING | APLOG_STARTUP, 0, NULL,
+                     "WARNING: %s of %ld %s; using %ld (mpm_hybrid)",
+                     directive, given, why, used);
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     "HYB0103: %s of %ld %s; using %ld",
+                     directive, given, why, used);
+    }
+}
+
+static void hyb_fix_spares(hyb_limits_t *l)
+{
+    if (l->max_spare_threads < l->min_spare_threads + l->threads_per_child) {
+        l->max_spare_threads = l->min_spare_threads + l->threads_per_child;
+    }
+    if (l->start_servers > l->active_daemons_limit) {
+        l->start_servers = l->active_daemons_limit;
+    }
+}
+
+static int hyb_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp, server_rec *s)
+{
+    hyb_retained_t *r = hyb_srv.retained;
+    int startup = (r->mpm->module_loads == 1);
+
+    (void)pconf; (void)plog; (void)ptemp; (void)s;
+    hyb_srv.limits = hyb_srv.given;
+    hyb_limits_check(&hyb_srv.limits, r->first_server_limit,
+                     r->first_thread_limit, hyb_warn_limit, &startup);
+    hyb_fix_spares(&hyb_srv.limits);
+    if (!r->first_server_limit) {
+        r->first_server_limit = hyb_srv.limits.server_limit;
+        r->first_thread_limit = hyb_srv.limits.thread_limit;
+    }
+    return OK;
+}
+
+static int hyb_open_logs(apr_pool_t *pconf, apr_pool_t *plog,
+                         apr_pool_t *ptemp, server_rec *s)
+{
+    int level = APLOG_ALERT | APLOG_STARTUP, i;
+    apr_status_t rv;
+
+    (void)plog; (void)ptemp;
+    if (ap_setup_listeners(s) < 1) {
+        ap_log_error(APLOG_MARK, level, 0, NULL,
+                     "HYB0104: no listening sockets available, shutting down");
+        return !OK;
+    }
+    rv = ap_duplicate_listeners(pconf, s, &hyb_srv.listen_buckets,
+                                &hyb_srv.num_buckets);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, level, rv, NULL,
+                     "HYB0105: could not duplicate listeners");
+        return !OK;
+    }
+    hyb_srv.pods = apr_pcalloc(pconf, hyb_srv.num_buckets * sizeof(ap_pod_t *));
+    for (i = 0; i < hyb_srv.num_buckets; i++) {
+        rv = ap_mpm_podx_open(pconf, &hyb_srv.pods[i]);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, level, rv, NULL,
+                         "HYB0106: could not open pipe-of-death");
+            return !OK;
+        }
+    }
+    hyb_srv.retained->mpm->num_buckets = hyb_srv.num_buckets;
+    return OK;
+}
+
+static int hyb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                           apr_pool_t *ptemp, server_rec *s)
+{
+    hyb_retained_t *r = hyb_srv.retained;
+    apr_size_t size;
+
+    (void)pconf; (void)plog; (void)ptemp; (void)s;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    if (!r->slots) {
+        size = r->first_server_limit * sizeof(hyb_slot_t);
+        r->slots = ap_retained_data_create("mpm_hybrid_slots", size);
+    }
+    return OK;
+}
+
+static void hyb_register_hooks(apr_pool_t *p)
+{
+    static const char *const after_core[] = { "core.c", NULL };
+
+    (void)p;
+    ap_hook_pre_config(hyb_pre_config, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_check_config(hyb_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_open_logs(hyb_open_logs, NULL, after_core, APR_HOOK_REALLY_FIRST);
+    ap_hook_post_config(hyb_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_mpm(hyb_parent_run, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_mpm_query(hyb_query, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_mpm_get_name(hyb_get_name, NULL, NULL, APR_HOOK_MIDDLE);
+    hyb_worker_register_hooks();
+}
+
+AP_DECLARE_MODULE(mpm_hybrid) = {
+    MPM20_MODULE_STUFF,
+    NULL,                       /* hook to run before apache parses args */
+    NULL,                       /* create per-directory config structure */
+    NULL,                       /* merge per-directory config structures */
+    NULL,                       /* create per-server config structure */
+    NULL,                       /* merge per-server config structures */
+    hyb_cmds,                   /* command apr_table_t */
+    hyb_register_hooks,         /* register hooks */
+    AP_MODULE_FLAG_NONE
+};

@@ -1,0 +1,391 @@
+/* parent.c - the parent process: forks children, reaps them, keeps the
+ * number of idle threads between MinSpareThreads and MaxSpareThreads, and
+ * turns signals into stop / restart / graceful actions.  The parent never
+ * serves a connection.
+ *
+ * Everything here runs in the parent's main thread.  State that must survive
+ * a restart is in hyb_srv.retained; the rest lives for one pass.
+ */
+#include "hyb.h"
+
+#include <signal.h>
+#include <apr_signal.h>
+#include <unistd.h>
+
+#define HYB_MAX_SPAWN_RATE 32
+
+static hyb_retained_t *R(void)
+{
+    return hyb_srv.retained;
+}
+
+static int hyb_make_child(int slot)
+{
+    hyb_retained_t *r = R();
+    int bucket = slot % hyb_srv.num_buckets;
+    pid_t pid;
+
+    if (hyb_srv.one_process) {
+        hyb_child_main(slot, 0);
+    }
+    pid = fork();
+    if (pid == -1) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, ap_server_conf,
+                     "HYB0201: fork: unable to fork new process");
+        apr_sleep(apr_time_from_sec(10));
+        return -1;
+    }
+    if (pid == 0) {
+        /* The child must not act on the parent's signal handlers. */
+        apr_signal(SIGTERM, SIG_DFL);
+        apr_signal(SIGHUP, SIG_DFL);
+        apr_signal(SIGUSR1, SIG_DFL);
+        apr_signal(SIGWINCH, SIG_DFL);
+        hyb_child_main(slot, bucket);
+    }
+    r->slots[slot].pid = pid;
+    r->slots[slot].generation = r->mpm->my_generation;
+    r->slots[slot].quiescing = 0;
+    hyb_sb_child_started(slot, pid, r->mpm->my_generation);
+    if (slot + 1 > r->max_daemon_used) {
+        r->max_daemon_used = slot + 1;
+    }
+    ap_run_child_status(ap_server_conf, pid, r->mpm->my_generation, slot,
+                        MPM_CHILD_STARTED);
+    return 0;
+}
+
+/* Start up to n children in free slots. */
+static void hyb_start_children(int n)
+{
+    int i;
+
+    for (i = 0; i < hyb_srv.limits.server_limit && n > 0; i++) {
+        if (R()->slots[i].pid == 0 && hyb_make_child(i) == 0) {
+            n--;
+        }
+    }
+}
+
+static void hyb_child_stopped(int slot, pid_t pid)
+{
+    hyb_retained_t *r = R();
+    ap_generation_t gen = r->slots[slot].generation;
+
+    hyb_sb_child_gone(slot);
+    r->slots[slot].pid = 0;
+    r->slots[slot].quiescing = 0;
+    ap_run_child_status(ap_server_conf, pid, gen, slot, MPM_CHILD_EXITED);
+}
+
+/* Callback of ap_reclaim/relieve_child_processes. */
+static void hyb_reclaim_cb(int childnum, pid_t pid, ap_generation_t gen)
+{
+    (void)gen;
+    if (childnum >= 0 && childnum < hyb_srv.limits.server_limit
+        && R()->slots[childnum].pid == pid) {
+        hyb_child_stopped(childnum, pid);
+    }
+}
+
+static int hyb_slot_of(pid_t pid)
+{
+    int i;
+
+    for (i = 0; i < R()->max_daemon_used; i++) {
+        if (R()->slots[i].pid == pid) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* ---- idle maintenance ---------------------------------------------------- */
+
+/* Saturation: every idle thread of every allowed child is busy.  Logged when
+ * an episode starts and then at most once a minute while it lasts, with its
+ * duration, so the log shows how long it went on (event logs it once). */
+static void hyb_report_saturation(const hyb_idle_count_t *n)
+{
+    hyb_retained_t *r = R();
+    apr_time_t now = apr_time_now();
+
+    if (n->idle_threads > 0) {
+        return;
+    }
+    if (!r->saturated_since) {
+        r->saturated_since = now;
+    }
+    else if (now - r->saturation_logged < apr_time_from_sec(60)) {
+        return;
+    }
+    r->saturation_logged = now;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                 "HYB0202: server reached MaxRequestWorkers setting "
+                 "(%d children x %d threads all busy for %" APR_TIME_T_FMT
+                 " s), consider raising the MaxRequestWorkers setting",
+                 n->active_daemons, hyb_srv.limits.threads_per_child,
+                 apr_time_sec(now - r->saturated_since));
+}
+
+static void hyb_saturation_over(const hyb_idle_count_t *n)
+{
+    hyb_retained_t *r = R();
+
+    if (r->saturated_since && n->idle_threads > 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                     "HYB0206: MaxRequestWorkers saturation ended after %"
+                     APR_TIME_T_FMT " s", apr_time_sec(apr_time_now()
+                                                       - r->saturated_since));
+        r->saturated_since = 0;
+    }
+}
+
+static void hyb_spawn_for_idle(const hyb_idle_count_t *n, const int *free_slots)
+{
+    hyb_retained_t *r = R();
+    const hyb_limits_t *l = &hyb_srv.limits;
+    int i, todo;
+
+    if (n->active_daemons >= l->active_daemons_limit) {
+        hyb_report_saturation(n);
+        r->idle_spawn_rate = 1;
+        return;
+    }
+    if (n->free_slot_count == 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                     "HYB0203: scoreboard is full, not at MaxRequestWorkers: "
+                     "%d slots held by stopping children; raise ServerLimit "
+                     "(now %d)", n->total_daemons - n->active_daemons,
+                     l->server_limit);
+        r->idle_spawn_rate = 1;
+        return;
+    }
+    todo = r->idle_spawn_rate;
+    if (todo > n->free_slot_count) todo = n->free_slot_count;
+    if (todo > l->active_daemons_limit - n->active_daemons) {
+        todo = l->active_daemons_limit - n->active_daemons;
+    }
+    if (r->idle_spawn_rate >= 8) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
+                     "HYB0204: server seems busy (you may need to increase "
+                     "StartServers, or Min/MaxSpareThreads), spawning %d "
+                     "children, there are %d idle threads and %d total children",
+                     todo, n->idle_threads, n->total_daemons);
+    }
+    for (i = 0; i < todo && i < HYB_MAX_SPAWN_RATE; i++) {
+        hyb_make_child(free_slots[i]);
+    }
+    if (r->idle_spawn_rate < HYB_MAX_SPAWN_RATE) {
+        r->idle_spawn_rate *= 2;
+    }
+}
+
+static void hyb_idle_maintenance(void)
+{
+    const hyb_limits_t *l = &hyb_srv.limits;
+    int free_slots[HYB_MAX_SPAWN_RATE];
+    hyb_idle_count_t n;
+
+    hyb_sb_count(&n, free_slots, HYB_MAX_SPAWN_RATE);
+    R()->max_daemon_used = n.max_daemon_used;
+    hyb_saturation_over(&n);
+    if (n.idle_threads > l->max_spare_threads && n.active_daemons > 1) {
+        /* Retire one child a tick, when no other is already stopping or
+         * there is headroom for one more stopping child. */
+        if (n.total_daemons == n.active_daemons
+            || l->server_limit - n.total_daemons > l->active_daemons_limit) {
+            ap_mpm_podx_signal(hyb_srv.pods[0], AP_MPM_PODX_GRACEFUL);
+        }
+        R()->idle_spawn_rate = 1;
+    }
+    else if (n.idle_threads < l->min_spare_threads) {
+        hyb_spawn_for_idle(&n, free_slots);
+    }
+    else {
+        R()->idle_spawn_rate = 1;
+    }
+}
+
+/* ---- main loop ----------------------------------------------------------- */
+
+static void hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
+                            int *child_fatal)
+{
+    hyb_retained_t *r = R();
+    int processed = ap_process_child_status(pid, why, status);
+    int slot = hyb_slot_of(pid->pid);
+
+    if (processed == APEXIT_CHILDFATAL) {
+        if (slot < 0 || r->slots[slot].generation == r->mpm->my_generation) {
+            *child_fatal = 1;
+            r->mpm->shutdown_pending = 1;
+        }
+    }
+    if (slot >= 0) {
+        int signalled = (why & APR_PROC_SIGNAL) != 0;
+        int current = r->slots[slot].generation == r->mpm->my_generation;
+        hyb_child_stopped(slot, pid->pid);
+        if (signalled && current && !r->mpm->shutdown_pending
+            && !r->mpm->restart_pending && r->killed_in_a_row++ < 3) {
+            hyb_make_child(slot);      /* crashed: replace at once */
+        }
+        else if (!signalled) {
+            r->killed_in_a_row = 0;
+        }
+        return;
+    }
+    if (apr_proc_other_child_alert(pid, APR_OC_REASON_DEATH, status)
+        == APR_SUCCESS) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
+                 "HYB0205: reaped unknown process %" APR_PID_T_FMT, pid->pid);
+}
+
+static int hyb_main_loop(int *remaining_to_start)
+{
+    hyb_retained_t *r = R();
+    int child_fatal = 0;
+
+    while (!r->mpm->restart_pending && !r->mpm->shutdown_pending) {
+        apr_exit_why_e why;
+        int status;
+        apr_proc_t pid;
+
+        ap_wait_or_timeout(&why, &status, &pid, hyb_srv.pconf, ap_server_conf);
+        if (pid.pid != -1) {
+            hyb_handle_exit(&pid, why, status, &child_fatal);
+            continue;
+        }
+        if (*remaining_to_start) {
+            hyb_start_children(*remaining_to_start);
+            *remaining_to_start = 0;
+            continue;
+        }
+        hyb_idle_maintenance();
+    }
+    return child_fatal;
+}
+
+static void hyb_signal_children(ap_podx_restart_t how)
+{
+    int i, n = hyb_srv.limits.active_daemons_limit;
+
+    for (i = 0; i < hyb_srv.num_buckets; i++) {
+        ap_mpm_podx_killpg(hyb_srv.pods[i], n, how);
+    }
+}
+
+static int hyb_any_child_alive(void)
+{
+    int i;
+
+    for (i = 0; i < R()->max_daemon_used; i++) {
+        pid_t pid = R()->slots[i].pid;
+        if (pid && ap_mpm_safe_kill(pid, 0) == APR_SUCCESS) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int hyb_graceful_stop(void)
+{
+    hyb_retained_t *r = R();
+    apr_time_t cutoff = 0;
+
+    ap_close_listeners();
+    hyb_signal_children(AP_MPM_PODX_GRACEFUL);
+    ap_relieve_child_processes(hyb_reclaim_cb);
+    ap_remove_pid(hyb_srv.pconf, ap_pid_fname);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                 "caught SIGWINCH, shutting down gracefully");
+    if (ap_graceful_shutdown_timeout) {
+        cutoff = apr_time_now() + apr_time_from_sec(ap_graceful_shutdown_timeout);
+    }
+    r->mpm->shutdown_pending = 0;
+    while (hyb_any_child_alive() && !r->mpm->shutdown_pending
+           && (!cutoff || apr_time_now() < cutoff)) {
+        apr_sleep(apr_time_from_msec(200));
+        ap_relieve_child_processes(hyb_reclaim_cb);
+    }
+    hyb_signal_children(AP_MPM_PODX_RESTART);
+    ap_reclaim_child_processes(1, hyb_reclaim_cb);
+    return DONE;
+}
+
+static int hyb_stop_or_restart(int child_fatal)
+{
+    hyb_retained_t *r = R();
+
+    r->mpm->mpm_state = AP_MPMQ_STOPPING;
+    if (r->mpm->shutdown_pending && !r->mpm->is_ungraceful) {
+        return hyb_graceful_stop();
+    }
+    if (r->mpm->shutdown_pending) {
+        hyb_signal_children(AP_MPM_PODX_RESTART);
+        ap_reclaim_child_processes(1, hyb_reclaim_cb);
+        if (!child_fatal) {
+            ap_remove_pid(hyb_srv.pconf, ap_pid_fname);
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                         "caught SIGTERM, shutting down");
+        }
+        return DONE;
+    }
+    ++r->mpm->my_generation;
+    ap_scoreboard_image->global->running_generation = r->mpm->my_generation;
+    if (!r->mpm->is_ungraceful) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                     "SIGUSR1 received.  Doing graceful restart");
+        hyb_signal_children(AP_MPM_PODX_GRACEFUL);
+        return OK;
+    }
+    hyb_signal_children(AP_MPM_PODX_RESTART);
+    ap_reclaim_child_processes(1, hyb_reclaim_cb);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                 "SIGHUP received.  Attempting to restart");
+    return OK;
+}
+
+static void hyb_log_started(void)
+{
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                 "%s configured -- resuming normal operations",
+                 ap_get_server_description());
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
+                 "Server built: %s", ap_get_server_built());
+    ap_log_command_line(hyb_srv.pconf, ap_server_conf);
+    ap_log_mpm_common(ap_server_conf);
+}
+
+/* The mpm hook: runs one configuration pass.  OK = restart, DONE = exit. */
+int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
+{
+    hyb_retained_t *r = R();
+    int remaining, child_fatal;
+
+    (void)plog; (void)s;
+    hyb_srv.pconf = pconf;
+    ap_log_pid(pconf, ap_pid_fname);
+    if (!r->mpm->was_graceful) {
+        if (ap_run_pre_mpm(s->process->pool, SB_SHARED) != OK) {
+            r->mpm->mpm_state = AP_MPMQ_STOPPING;
+            return !OK;
+        }
+        memset(r->slots, 0, r->first_server_limit * sizeof(hyb_slot_t));
+        r->max_daemon_used = 0;
+    }
+    ap_scoreboard_image->global->running_generation = r->mpm->my_generation;
+    ap_unixd_mpm_set_signals(pconf, hyb_srv.one_process);
+    remaining = hyb_srv.limits.start_servers;
+    if (!r->mpm->was_graceful) {
+        hyb_start_children(remaining);
+        remaining = 0;
+    }
+    hyb_log_started();
+    r->mpm->mpm_state = AP_MPMQ_RUNNING;
+    r->mpm->restart_pending = r->mpm->shutdown_pending = 0;
+    child_fatal = hyb_main_loop(&remaining);
+    return hyb_stop_or_restart(child_fatal);
+}

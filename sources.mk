@@ -1,0 +1,11 @@
+# sources.mk - the one list of mod_mpm_hybrid's source files.
+#
+# Makefile.apxs includes this file.  The in-tree build cannot include it, so
+# config3.m4 (object list) and Makefile.in (object and header lists) repeat
+# it; `make check-sources` (scripts/check-sources.sh) fails when they drift.
+# Every file lives in the repository's top level.
+
+HYB_SOURCES = mod_mpm_hybrid.c parent.c child.c listener.c worker.c \
+              scoreboard.c fdqueue.c tqueue.c inbox.c limits.c
+
+HYB_HEADERS = hyb.h fdqueue.h tqueue.h inbox.h limits.h

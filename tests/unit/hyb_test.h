@@ -1,0 +1,52 @@
+/* hyb_test.h - shared declarations of the unit-test runner.
+ *
+ * Owns: the group table type each test_<unit>.c exports, the per-test pool
+ * fixture and small helpers for tests that start threads.
+ *
+ * Threads: cmocka assertions (assert_*) may only run on the thread that
+ * runs the test; helper threads record results in plain fields, and the
+ * test asserts on them after joining.
+ */
+#ifndef HYB_TEST_H
+#define HYB_TEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <apr_pools.h>
+#include <apr_time.h>
+
+typedef struct hyb_test_group_t {
+    const char *name;
+    const struct CMUnitTest *tests;
+    size_t count;
+} hyb_test_group_t;
+
+#define HYB_TEST_GROUP(gname, array) \
+    const hyb_test_group_t gname = { #gname, array, \
+                                     sizeof(array) / sizeof((array)[0]) }
+
+extern const hyb_test_group_t hyb_test_fdqueue;
+extern const hyb_test_group_t hyb_test_tqueue;
+extern const hyb_test_group_t hyb_test_inbox;
+extern const hyb_test_group_t hyb_test_limits;
+
+/* Fixture: *state becomes a fresh apr_pool_t, destroyed afterwards. */
+int hyb_test_pool_setup(void **state);
+int hyb_test_pool_teardown(void **state);
+
+/* Poll pred(arg) every 100us until it is true or timeout elapses;
+ * returns the last value of pred. */
+typedef int hyb_test_pred_fn(void *arg);
+int hyb_test_wait_until(hyb_test_pred_fn *pred, void *arg,
+                        apr_interval_time_t timeout);
+
+/* Timeouts used by the thread tests: generous, so that valgrind and
+ * sanitizer runs pass, yet bounded. */
+#define HYB_TEST_SHORT apr_time_from_sec(5)
+#define HYB_TEST_LONG  apr_time_from_sec(120)
+
+#endif

@@ -1,0 +1,172 @@
+/* tqueue.c - timeout queues and sets of them (see tqueue.h).
+ *
+ * Owns: the doubly linked list of each hyb_tq_t (kept in expiry order by
+ * construction: one timeout per queue, append only) and, in a
+ * hyb_tq_set_t, a small pool-allocated array of queues, one per distinct
+ * timeout, searched linearly (a handful of timeouts in practice).
+ *
+ * Threads: none of this locks; everything is called by the one owner of
+ * the queues (the child's listener thread).
+ */
+#include <string.h>
+
+#include "tqueue.h"
+
+#define HYB_TQ_SET_INITIAL 4
+
+struct hyb_tq_set_t {
+    apr_pool_t *pool;
+    hyb_tq_t **queues;
+    unsigned int nqueues;
+    unsigned int capacity;
+};
+
+void hyb_tq_init(hyb_tq_t *q, apr_interval_time_t timeout)
+{
+    q->timeout = timeout;
+    q->head = q->tail = NULL;
+    q->count = 0;
+}
+
+/* Append at the tail.  An entry still queued somewhere is first removed
+ * (defensive; the contract says callers don't do that), so the lists can
+ * never be corrupted by a double append. */
+void hyb_tq_append(hyb_tq_t *q, hyb_tq_entry_t *e, apr_time_t now)
+{
+    if (e->q) {
+        hyb_tq_remove(e);
+    }
+    e->expiry = now + q->timeout;
+    e->next = NULL;
+    e->prev = q->tail;
+    if (q->tail) {
+        q->tail->next = e;
+    }
+    else {
+        q->head = e;
+    }
+    q->tail = e;
+    e->q = q;
+    q->count++;
+}
+
+void hyb_tq_remove(hyb_tq_entry_t *e)
+{
+    hyb_tq_t *q = e->q;
+
+    if (!q) {
+        return;
+    }
+    if (e->prev) {
+        e->prev->next = e->next;
+    }
+    else {
+        q->head = e->next;
+    }
+    if (e->next) {
+        e->next->prev = e->prev;
+    }
+    else {
+        q->tail = e->prev;
+    }
+    e->prev = e->next = NULL;
+    e->q = NULL;
+    q->count--;
+}
+
+hyb_tq_entry_t *hyb_tq_pop_expired(hyb_tq_t *q, apr_time_t now)
+{
+    hyb_tq_entry_t *e = q->head;
+
+    if (!e || e->expiry > now) {
+        return NULL;
+    }
+    hyb_tq_remove(e);
+    return e;
+}
+
+apr_time_t hyb_tq_next_expiry(const hyb_tq_t *q)
+{
+    return q->head ? q->head->expiry : 0;
+}
+
+hyb_tq_set_t *hyb_tq_set_create(apr_pool_t *p)
+{
+    hyb_tq_set_t *s = apr_pcalloc(p, sizeof(*s));
+
+    s->pool = p;
+    s->capacity = HYB_TQ_SET_INITIAL;
+    s->queues = apr_pcalloc(p, s->capacity * sizeof(*s->queues));
+    return s;
+}
+
+/* Double the array.  The old array stays in the pool until it is cleared;
+ * that is a few pointers, a handful of times per pool lifetime. */
+static void set_grow(hyb_tq_set_t *s)
+{
+    unsigned int cap = s->capacity * 2;
+    hyb_tq_t **queues = apr_pcalloc(s->pool, cap * sizeof(*queues));
+
+    memcpy(queues, s->queues, s->nqueues * sizeof(*queues));
+    s->queues = queues;
+    s->capacity = cap;
+}
+
+hyb_tq_t *hyb_tq_set_get(hyb_tq_set_t *s, apr_interval_time_t timeout)
+{
+    hyb_tq_t *q;
+    unsigned int i;
+
+    for (i = 0; i < s->nqueues; i++) {
+        if (s->queues[i]->timeout == timeout) {
+            return s->queues[i];
+        }
+    }
+    if (s->nqueues == s->capacity) {
+        set_grow(s);
+    }
+    q = apr_palloc(s->pool, sizeof(*q));
+    hyb_tq_init(q, timeout);
+    s->queues[s->nqueues++] = q;
+    return q;
+}
+
+/* The non-empty queue whose head expires first, or NULL. */
+static hyb_tq_t *set_earliest(const hyb_tq_set_t *s)
+{
+    hyb_tq_t *best = NULL;
+    unsigned int i;
+
+    for (i = 0; i < s->nqueues; i++) {
+        hyb_tq_t *q = s->queues[i];
+
+        if (q->head && (!best || q->head->expiry < best->head->expiry)) {
+            best = q;
+        }
+    }
+    return best;
+}
+
+apr_time_t hyb_tq_set_next_expiry(const hyb_tq_set_t *s)
+{
+    hyb_tq_t *q = set_earliest(s);
+
+    return q ? q->head->expiry : 0;
+}
+
+hyb_tq_entry_t *hyb_tq_set_pop_expired(hyb_tq_set_t *s, apr_time_t now)
+{
+    hyb_tq_t *q = set_earliest(s);
+
+    return q ? hyb_tq_pop_expired(q, now) : NULL;
+}
+
+unsigned int hyb_tq_set_count(const hyb_tq_set_t *s)
+{
+    unsigned int i, n = 0;
+
+    for (i = 0; i < s->nqueues; i++) {
+        n += s->queues[i]->count;
+    }
+    return n;
+}

@@ -1,0 +1,52 @@
+/* tqueue.h - timeout queues (FIFO lists with one fixed timeout each).
+ *
+ * Owns: the ordering of parked connections by expiry.  Because every entry
+ * of one queue has the same timeout, appending keeps the list sorted, so the
+ * head is always the next to expire: O(1) append, remove and expiry check,
+ * the same idea as libevent's "common timeouts".
+ *
+ * Threads: not thread-safe; one owner (the child's listener thread).
+ */
+#ifndef HYB_TQUEUE_H
+#define HYB_TQUEUE_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+
+typedef struct hyb_tq_entry_t hyb_tq_entry_t;
+struct hyb_tq_entry_t {
+    hyb_tq_entry_t *prev, *next;
+    struct hyb_tq_t *q;         /* NULL when not queued */
+    apr_time_t expiry;
+};
+
+typedef struct hyb_tq_t {
+    apr_interval_time_t timeout;
+    hyb_tq_entry_t *head, *tail;
+    unsigned int count;
+} hyb_tq_t;
+
+/* A set of queues, one per distinct timeout, created on demand. */
+typedef struct hyb_tq_set_t hyb_tq_set_t;
+
+void hyb_tq_init(hyb_tq_t *q, apr_interval_time_t timeout);
+/* Append with expiry = now + q->timeout.  The entry must not be queued. */
+void hyb_tq_append(hyb_tq_t *q, hyb_tq_entry_t *e, apr_time_t now);
+/* Remove from whatever queue holds it; no-op when not queued. */
+void hyb_tq_remove(hyb_tq_entry_t *e);
+/* Pop the head if it expired at or before now, else NULL. */
+hyb_tq_entry_t *hyb_tq_pop_expired(hyb_tq_t *q, apr_time_t now);
+/* Expiry of the head, or 0 when empty. */
+apr_time_t hyb_tq_next_expiry(const hyb_tq_t *q);
+
+hyb_tq_set_t *hyb_tq_set_create(apr_pool_t *p);
+/* The queue for this timeout (created the first time it is asked for). */
+hyb_tq_t *hyb_tq_set_get(hyb_tq_set_t *s, apr_interval_time_t timeout);
+/* Earliest expiry over all queues, 0 when all are empty. */
+apr_time_t hyb_tq_set_next_expiry(const hyb_tq_set_t *s);
+/* Pop one expired entry from any queue (earliest first), or NULL. */
+hyb_tq_entry_t *hyb_tq_set_pop_expired(hyb_tq_set_t *s, apr_time_t now);
+/* Total entries over all queues. */
+unsigned int hyb_tq_set_count(const hyb_tq_set_t *s);
+
+#endif

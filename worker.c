@@ -1,0 +1,375 @@
+/* worker.c - worker threads and the connection state machine they run,
+ * plus the per-connection hooks the MPM registers.
+ *
+ * A worker pops a connection from the queue and owns it until it either
+ * needs to wait (keep-alive, write completion, wait-io, lingering close) or
+ * is done; it then hands it back to the listener through the inbox and
+ * never touches it again.  All state changes go through hyb_conn_set_state()
+ * (logged at trace4), and what each state does is in hyb_state_table.
+ */
+#include "hyb.h"
+
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_vhost.h"
+
+
+typedef struct hyb_run_t {
+    hyb_conn_t *hc;
+    apr_thread_t *thd;
+    int slot, index;
+} hyb_run_t;
+
+/* A state step returns 1 when the connection left the worker. */
+typedef int hyb_step_fn(hyb_run_t *run);
+
+static const char *const hyb_state_names[] = {
+    "keepalive", "processing", "handler", "write-completion", "suspended",
+    "linger", "linger-normal", "linger-short", "waitio"
+};
+
+static void hyb_conn_set_state(hyb_conn_t *hc, conn_state_e st, const char *why)
+{
+    if (APLOGctrace4(hc->c)) {
+        unsigned from = hc->cs.state, to = st;
+        ap_log_cerror(APLOG_MARK, APLOG_TRACE4, 0, hc->c,
+                      "hybrid: state %s -> %s (%s)",
+                      from < CONN_STATE_NUM ? hyb_state_names[from] : "?",
+                      to < CONN_STATE_NUM ? hyb_state_names[to] : "?", why);
+    }
+    hc->cs.state = st;
+}
+
+/* Give the connection back to the listener; the caller must not touch hc
+ * afterwards. */
+static int hyb_conn_park(hyb_run_t *run, hyb_park_e kind)
+{
+    hyb_conn_t *hc = run->hc;
+
+    if (kind != HYB_PARK_CLOSE) {
+        ap_run_suspend_connection(hc->c, hc->r);
+    }
+    hc->c->sbh = NULL;          /* no scoreboard writes while parked */
+    hc->park = kind;
+    hyb_inbox_push(hc->child->inbox, &hc->job);
+    return 1;
+}
+
+static int hyb_step_process(hyb_run_t *run)
+{
+    hyb_conn_t *hc = run->hc;
+    conn_rec *c = hc->c;
+    int rc = DONE;
+
+    if (!c->aborted) {
+        hc->cs.sense = CONN_SENSE_DEFAULT;
+        rc = ap_run_process_connection(c);
+    }
+    if (c->aborted || (rc != OK && rc != DONE)) {
+        hyb_conn_set_state(hc, CONN_STATE_LINGER, "aborted or hook error");
+    }
+    else if (hc->cs.state == CONN_STATE_PROCESSING) {
+        hyb_conn_set_state(hc, CONN_STATE_LINGER, "no module took the state");
+    }
+    else if (hc->cs.state == CONN_STATE_KEEPALIVE) {
+        hyb_conn_set_state(hc, CONN_STATE_WRITE_COMPLETION, "flush first");
+    }
+    return 0;
+}
+
+static ap_filter_t *hyb_last_output_filter(conn_rec *c)
+{
+    ap_filter_t *f = c->output_filters;
+
+    while (f->next) {
+        f = f->next;
+    }
+    return f;
+}
+
+static int hyb_step_write(hyb_run_t *run)
+{
+    hyb_conn_t *hc = run->hc;
+    conn_rec *c = hc->c;
+    ap_filter_t *f = hyb_last_output_filter(c);
+    apr_status_t rv;
+
+    ap_update_child_status(c->sbh, SERVER_BUSY_WRITE, NULL);
+    rv = f->frec->filter_func.out_func(f, NULL);     /* non-blocking flush */
+    if (rv != APR_SUCCESS) {
+        ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c,
+                      "hybrid: network write failure in core output filter");
+        hyb_conn_set_state(hc, CONN_STATE_LINGER, "write failure");
+    }
+    else if (c->data_in_output_filters || hc->cs.sense == CONN_SENSE_WANT_READ) {
+        return hyb_conn_park(run, HYB_PARK_WRITE);
+    }
+    else if (c->keepalive != AP_CONN_KEEPALIVE || c->aborted
+             || hyb_child_exit_mode(hc->child) != HYB_RUN) {
+        hyb_conn_set_state(hc, CONN_STATE_LINGER, "no keep-alive");
+    }
+    else if (c->data_in_input_filters) {
+        hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "pipelined request");
+    }
+    else {
+        hyb_conn_set_state(hc, CONN_STATE_KEEPALIVE, "response sent");
+    }
+    return 0;
+}
+
+static int hyb_step_keepalive(hyb_run_t *run)
+{
+    ap_update_child_status(run->hc->c->sbh, SERVER_BUSY_KEEPALIVE, NULL);
+    return hyb_conn_park(run, HYB_PARK_KEEPALIVE);
+}
+
+static int hyb_step_waitio(hyb_run_t *run)
+{
+    ap_update_child_status(run->hc->c->sbh, SERVER_BUSY_READ, NULL);
+    return hyb_conn_park(run, HYB_PARK_WAITIO);
+}
+
+static int hyb_step_suspended(hyb_run_t *run)
+{
+    hyb_conn_t *hc = run->hc;
+
+    /* The module that suspended it owns it now (2.4 has no resume API). */
+    ap_run_suspend_connection(hc->c, hc->r);
+    hc->c->sbh = NULL;
+    return 1;
+}
+
+static int hyb_step_linger(hyb_run_t *run)
+{
+    hyb_conn_t *hc = run->hc;
+    conn_rec *c = hc->c;
+
+    if (hc->cs.state == CONN_STATE_LINGER_SHORT
+        || apr_table_get(c->notes, "short-lingering-close")) {
+        hc->linger_short = 1;
+    }
+    hyb_conn_set_state(hc, hc->linger_short ? CONN_STATE_LINGER_SHORT
+                                            : CONN_STATE_LINGER_NORMAL,
+                       "start lingering close");
+    if (ap_start_lingering_close(c)) {
+        return hyb_conn_park(run, HYB_PARK_CLOSE);
+    }
+    apr_socket_timeout_set(hc->sock, 0);
+    return hyb_conn_park(run, HYB_PARK_LINGER);
+}
+
+static int hyb_step_unknown(hyb_run_t *run)
+{
+    hyb_conn_set_state(run->hc, CONN_STATE_LINGER, "unexpected state");
+    return 0;
+}
+
+static hyb_step_fn *const hyb_state_table[CONN_STATE_NUM] = {
+    [CONN_STATE_KEEPALIVE]        = hyb_step_keepalive,
+    [CONN_STATE_PROCESSING]       = hyb_step_process,
+    [CONN_STATE_HANDLER]          = hyb_step_unknown,
+    [CONN_STATE_WRITE_COMPLETION] = hyb_step_write,
+    [CONN_STATE_SUSPENDED]        = hyb_step_suspended,
+    [CONN_STATE_LINGER]           = hyb_step_linger,
+    [CONN_STATE_LINGER_NORMAL]    = hyb_step_linger,
+    [CONN_STATE_LINGER_SHORT]     = hyb_step_linger,
+    [CONN_STATE_ASYNC_WAITIO]     = hyb_step_waitio,
+};
+
+static void hyb_conn_loop(hyb_run_t *run)
+{
+    for (;;) {
+        unsigned st = run->hc->cs.state;
+        hyb_step_fn *step = st < CONN_STATE_NUM ? hyb_state_table[st] : NULL;
+
+        if ((step ? step : hyb_step_unknown)(run)) {
+            return;
+        }
+    }
+}
+
+/* First time a worker sees the connection: build the conn_rec. */
+static int hyb_conn_create(hyb_run_t *run)
+{
+    hyb_conn_t *hc = run->hc;
+    apr_bucket_alloc_t *ba = apr_bucket_alloc_create(hc->ptrans);
+    long id = (long)run->slot * hyb_srv.limits.thread_limit + run->index;
+    conn_rec *c;
+    int rc;
+
+    ap_create_sb_handle(&hc->sbh, hc->ptrans, run->slot, run->index);
+    c = ap_run_create_connection(hc->ptrans, ap_server_conf, hc->sock, id,
+                                 hc->sbh, ba);
+    if (!c) {
+        return 0;
+    }
+    hc->c = c;
+    c->cs = &hc->cs;
+    c->current_thread = run->thd;
+    ap_set_module_config(c->conn_config, &mpm_hybrid_module, hc);
+    ap_update_vhost_given_ip(c);
+    hc->ka_timeout = c->base_server->keep_alive_timeout;
+    hc->io_timeout = c->base_server->timeout;
+    rc = ap_pre_connection(c, hc->sock);
+    if (rc != OK && rc != DONE) {
+        ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c,
+                      "hybrid: connection aborted by a pre_connection hook");
+        c->aborted = 1;
+    }
+    hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "new connection");
+    return 1;
+}
+
+/* A parked connection comes back: what to do depends on why it parked. */
+static void hyb_conn_resume(hyb_run_t *run)
+{
+    hyb_conn_t *hc = run->hc;
+    conn_rec *c = hc->c;
+    hyb_park_e was = hc->park;
+    int expired = hc->expired;
+
+    ap_update_sb_handle(hc->sbh, run->slot, run->index);
+    c->sbh = hc->sbh;
+    c->current_thread = run->thd;
+    c->id = (long)run->slot * hyb_srv.limits.thread_limit + run->index;
+    hc->park = HYB_PARK_NONE;
+    hc->expired = 0;
+    ap_run_resume_connection(c, hc->r);
+    if (expired && was == HYB_PARK_KEEPALIVE) {
+        apr_table_setn(c->notes, "short-lingering-close", "1");
+        hyb_conn_set_state(hc, CONN_STATE_LINGER, "keep-alive timeout");
+    }
+    else if (expired) {
+        c->aborted = (was == HYB_PARK_WRITE);
+        hyb_conn_set_state(hc, CONN_STATE_LINGER, "I/O timeout");
+    }
+    else if (was == HYB_PARK_WRITE && !c->clogging_input_filters) {
+        hyb_conn_set_state(hc, CONN_STATE_WRITE_COMPLETION, "writable");
+    }
+    else {
+        hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "readable");
+    }
+}
+
+static void hyb_conn_run(hyb_run_t *run)
+{
+    if (!run->hc->c) {
+        if (!hyb_conn_create(run)) {
+            run->hc->park = HYB_PARK_CLOSE;
+            hyb_inbox_push(run->hc->child->inbox, &run->hc->job);
+            return;
+        }
+    }
+    else {
+        hyb_conn_resume(run);
+    }
+    hyb_conn_loop(run);
+}
+
+void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
+{
+    hyb_worker_arg_t *wa = arg;
+    hyb_child_t *ch = wa->child;
+    hyb_run_t run = { NULL, thd, ch->slot, wa->index };
+    hyb_job_t *job;
+
+    ap_update_child_status_from_indexes(run.slot, run.index, SERVER_READY, NULL);
+    while (hyb_child_exit_mode(ch) != HYB_UNGRACEFUL) {
+        apr_status_t rv = hyb_queue_pop(ch->queue, &job);
+        if (rv == APR_EOF) {
+            break;
+        }
+        if (rv != APR_SUCCESS) {
+            continue;
+        }
+        run.hc = (hyb_conn_t *)job;
+        ch->worker_fds[run.index] = run.hc->fd;
+        hyb_conn_run(&run);
+        ch->worker_fds[run.index] = -1;
+        ap_update_child_status_from_indexes(run.slot, run.index, SERVER_READY,
+                                            NULL);
+    }
+    hyb_sb_worker_stop(run.slot, run.index,
+                       hyb_child_exit_mode(ch) == HYB_GRACEFUL);
+    apr_atomic_dec32(&ch->live_threads);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+/* ---- per-connection hooks ------------------------------------------------ */
+
+/* The MPM's state of a connection; NULL for h2 secondaries and proxy
+ * backend connections, which the MPM does not run. */
+hyb_conn_t *hyb_conn_get(conn_rec *c)
+{
+    if (c->master || c->outgoing) {
+        return NULL;
+    }
+    return ap_get_module_config(c->conn_config, &mpm_hybrid_module);
+}
+
+static apr_status_t hyb_clear_request(void *arg)
+{
+    ((hyb_conn_t *)arg)->r = NULL;
+    return APR_SUCCESS;
+}
+
+static void hyb_pre_read_request(request_rec *r, conn_rec *c)
+{
+    hyb_conn_t *hc = hyb_conn_get(c);
+
+    if (hc) {
+        hc->r = r;
+        apr_pool_cleanup_register(r->pool, hc, hyb_clear_request,
+                                  apr_pool_cleanup_null);
+    }
+}
+
+/* KeepAliveTimeout follows the request's vhost when that vhost sets one. */
+static int hyb_post_read_request(request_rec *r)
+{
+    hyb_conn_t *hc = hyb_conn_get(r->connection);
+
+    if (hc) {
+        server_rec *s = r->server->keep_alive_timeout_set
+                        ? r->server : r->connection->base_server;
+        hc->ka_timeout = s->keep_alive_timeout;
+        hc->io_timeout = r->server->timeout;
+    }
+    return OK;
+}
+
+/* h2 secondary connections share the primary's conn_state: give them their
+ * own so the worker running the primary never sees their states. */
+static int hyb_pre_connection(conn_rec *c, void *csd)
+{
+    (void)csd;
+    if (c->master && (!c->cs || c->cs == c->master->cs)) {
+        conn_state_t *cs = apr_pcalloc(c->pool, sizeof(*cs));
+        cs->state = CONN_STATE_PROCESSING;
+        cs->sense = CONN_SENSE_DEFAULT;
+        c->cs = cs;
+    }
+    return OK;
+}
+
+static int hyb_protocol_switch(conn_rec *c, request_rec *r, server_rec *s,
+                               const char *protocol)
+{
+    hyb_conn_t *hc = hyb_conn_get(c);
+
+    (void)protocol;
+    if (!r && s && hc) {
+        hc->ka_timeout = s->keep_alive_timeout;
+        hc->io_timeout = s->timeout;
+    }
+    return DECLINED;
+}
+
+void hyb_worker_register_hooks(void)
+{
+    ap_hook_pre_read_request(hyb_pre_read_request, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_read_request(hyb_post_read_request, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_connection(hyb_pre_connection, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_protocol_switch(hyb_protocol_switch, NULL, NULL, APR_HOOK_REALLY_FIRST);
+}
