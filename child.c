@@ -189,8 +189,9 @@ static hyb_exit_mode_e hyb_child_wait(hyb_child_t *ch)
 }
 
 /* Main thread: wait for the threads; an ungraceful stop waits at most a few
- * seconds for workers stuck in handlers, then exits anyway. */
-static void hyb_child_join(hyb_child_t *ch, hyb_exit_mode_e mode)
+ * seconds for workers stuck in handlers.  Returns 0 when threads are still
+ * running (the pools must then not be destroyed under them). */
+static int hyb_child_join(hyb_child_t *ch, hyb_exit_mode_e mode)
 {
     apr_status_t rv;
     int i;
@@ -201,13 +202,14 @@ static void hyb_child_join(hyb_child_t *ch, hyb_exit_mode_e mode)
             apr_sleep(apr_time_from_msec(10));
         }
         if (apr_atomic_read32(&ch->live_threads)) {
-            return;
+            return 0;
         }
     }
     apr_thread_join(&rv, ch->listener_thread);
     for (i = 0; i < hyb_srv.limits.threads_per_child; i++) {
         apr_thread_join(&rv, ch->workers[i]);
     }
+    return 1;
 }
 
 /* Main thread: a stop arrived.  Wake everything that could be blocked. */
@@ -243,8 +245,16 @@ void hyb_child_main(int slot, int bucket)
     hyb_srv.retained->mpm->mpm_state = AP_MPMQ_RUNNING;
     hyb_child_unblock(SIGTERM, hyb_sigterm);
     hyb_child_unblock(SIGUSR2, hyb_sigwake);
+    if (hyb_srv.one_process) {
+        hyb_child_unblock(SIGINT, hyb_sigterm);     /* Ctrl-C under -X */
+    }
     mode = hyb_child_wait(ch);
     hyb_child_stop(ch, mode);
-    hyb_child_join(ch, mode);
+    if (!hyb_child_join(ch, mode)) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
+                     "HYB0306: child %d exiting with %u threads still busy",
+                     slot, apr_atomic_read32(&ch->live_threads));
+        exit(0);
+    }
     hyb_child_exit(ch, 0);
 }

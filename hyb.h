@@ -31,7 +31,7 @@
 #include "fdqueue.h"
 #include "inbox.h"
 #include "tqueue.h"
-#include "limits.h"
+#include "hyb_limits.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -147,7 +147,8 @@ typedef struct hyb_conn_t {
     int rev_added, wev_added;
     int missed_edge;            /* readable edge seen while in a worker */
     struct event rev, wev;
-    hyb_tq_entry_t tqe;
+    hyb_tq_entry_t tqe;          /* in the timeout queue of its park kind */
+    hyb_tq_entry_t trim_e;       /* in the listener's memory-trim queue */
     apr_time_t linger_deadline;
 } hyb_conn_t;
 

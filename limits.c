@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "limits.h"
+#include "hyb_limits.h"
 
 #define HYB_FACTOR_ERROR \
     "AsyncRequestWorkerFactor argument must be a positive number"
@@ -34,7 +34,10 @@ typedef struct {
     int count;
 } adjust_ctx;
 
-/* Report "directive: given -> used, why" and store used in *field. */
+/* Report "directive: given -> used, why" and store used in *field.  why is
+ * a phrase that follows "<Directive> of <given>", without a trailing
+ * period, and may live in a caller's stack buffer: valid during the call
+ * only. */
 static void adjust(adjust_ctx *ctx, const char *directive, int *field,
                    int used, const char *why)
 {
@@ -101,8 +104,8 @@ static void check_hard_limit(adjust_ctx *ctx, const char *directive,
     }
     if (first && *value != first) {
         snprintf(why, sizeof(why), "cannot be changed from its original "
-                 "value of %d during a restart; a full stop and start of "
-                 "the server is needed", first);
+                 "value of %d during a restart (a full stop and start of "
+                 "the server is needed)", first);
         adjust(ctx, directive, value, first, why);
     }
 }
@@ -132,8 +135,8 @@ static void check_max_workers(adjust_ctx *ctx, hyb_limits_t *l)
     char why[128];
 
     if (l->max_workers < tpc) {
-        snprintf(why, sizeof(why), "is less than ThreadsPerChild of %d; "
-                 "it must cover at least one server", tpc);
+        snprintf(why, sizeof(why), "is less than ThreadsPerChild of %d "
+                 "(it must cover at least one server)", tpc);
         adjust(ctx, "MaxRequestWorkers", &l->max_workers, tpc, why);
     }
     l->active_daemons_limit = l->max_workers / tpc;

@@ -23,6 +23,8 @@
 #define HYB_LINGER_NORMAL     apr_time_from_sec(30)
 #define HYB_LINGER_SHORT      apr_time_from_sec(2)
 #define HYB_EMFILE_PAUSE_MS   100
+/* A keep-alive connection idle this long gives its free memory back. */
+#define HYB_TRIM_AFTER        apr_time_from_sec(1)
 
 typedef struct hyb_lsock_t {
     hyb_listener_t *l;
@@ -46,6 +48,7 @@ struct hyb_listener_t {
     int paused;                     /* EMFILE back-off running */
     apr_time_t emfile_logged;
     hyb_tq_set_t *tqs;
+    hyb_tq_t trim_q;                /* idle keep-alive, memory not trimmed yet */
     apr_pool_t **free_pools;        /* recycled ptrans (LIFO) */
     int nfree, maxfree;
     int conns_left;                 /* MaxConnectionsPerChild; <0: unlimited */
@@ -111,6 +114,9 @@ static void hyb_l_enqueue(hyb_listener_t *l, hyb_conn_t *hc, hyb_park_e kind,
     hc->parked = kind;
     l->parked[kind]++;
     hyb_tq_append(hyb_tq_set_get(l->tqs, timeout), &hc->tqe, l->now);
+    if (kind == HYB_PARK_KEEPALIVE) {
+        hyb_tq_append(&l->trim_q, &hc->trim_e, l->now);
+    }
 }
 
 static void hyb_l_unqueue(hyb_listener_t *l, hyb_conn_t *hc)
@@ -121,6 +127,7 @@ static void hyb_l_unqueue(hyb_listener_t *l, hyb_conn_t *hc)
     l->parked[hc->parked]--;
     hc->parked = HYB_PARK_NONE;
     hyb_tq_remove(&hc->tqe);
+    hyb_tq_remove(&hc->trim_e);
     if (hc->wev_added) {
         event_del(&hc->wev);
         hc->wev_added = 0;
@@ -323,6 +330,41 @@ static void hyb_l_on_inbox(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* ---- memory of idle connections ----------------------------------------- */
+
+/* Listener, on a keep-alive connection idle for HYB_TRIM_AFTER: give the
+ * free nodes its allocator keeps (what the last request used) back to the
+ * system.  Done lazily, not at every park, because Debian's APR allocator
+ * maps and unmaps each node: releasing them per request costs more than
+ * the request.  APR has no trim call, so the free list is emptied by taking
+ * nodes out and freeing them while max_free is tiny (a few iterations; the
+ * last one may map and unmap one fresh node). */
+static void hyb_l_trim(hyb_conn_t *hc)
+{
+    apr_allocator_t *a = apr_pool_allocator_get(hc->ptrans);
+    int i;
+
+    apr_allocator_max_free_set(a, 1);
+    for (i = 0; i < 6; i++) {
+        apr_memnode_t *n = apr_allocator_alloc(a, 1);
+        if (!n) {
+            break;
+        }
+        apr_allocator_free(a, n);
+    }
+    apr_allocator_max_free_set(a, ap_max_mem_free);
+}
+
+static void hyb_l_trim_idle(hyb_listener_t *l)
+{
+    hyb_tq_entry_t *e;
+
+    while ((e = hyb_tq_pop_expired(&l->trim_q, l->now)) != NULL) {
+        e->q = NULL;
+        hyb_l_trim((hyb_conn_t *)((char *)e - APR_OFFSETOF(hyb_conn_t, trim_e)));
+    }
+}
+
 /* ---- timeouts ---------------------------------------------------------- */
 
 static void hyb_l_expire(hyb_listener_t *l, hyb_conn_t *hc)
@@ -347,14 +389,19 @@ static void hyb_l_on_timer(evutil_socket_t fd, short what, void *arg)
         e->q = NULL;
         hyb_l_expire(l, hyb_l_conn_of(e));
     }
+    hyb_l_trim_idle(l);
 }
 
 static void hyb_l_arm_timer(hyb_listener_t *l)
 {
     apr_time_t next = hyb_tq_set_next_expiry(l->tqs);
+    apr_time_t trim = hyb_tq_next_expiry(&l->trim_q);
     apr_interval_time_t delta;
     struct timeval tv;
 
+    if (trim && (!next || trim < next)) {
+        next = trim;
+    }
     if (!next || (l->timer_at && l->timer_at <= next)) {
         return;
     }
@@ -608,6 +655,13 @@ static apr_status_t hyb_l_add_listeners(hyb_listener_t *l)
     return APR_SUCCESS;
 }
 
+/* Worker thread, about to wait while the listener had stopped accepting
+ * because jobs waited for workers: make the listener re-check. */
+static void hyb_l_idle_notify(void *baton)
+{
+    hyb_inbox_wake(((hyb_child_t *)baton)->inbox);
+}
+
 /* Child main thread, before the threads start. */
 apr_status_t hyb_listener_create(hyb_child_t *ch)
 {
@@ -616,6 +670,7 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     l->ch = ch;
     l->pool = ch->pruntime;
     l->tqs = hyb_tq_set_create(l->pool);
+    hyb_tq_init(&l->trim_q, HYB_TRIM_AFTER);
     l->maxfree = hyb_srv.limits.threads_per_child;
     l->free_pools = apr_pcalloc(l->pool, l->maxfree * sizeof(apr_pool_t *));
     l->conns_left = ap_max_requests_per_child > 0 ? ap_max_requests_per_child : -1;
@@ -633,6 +688,7 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
         return APR_ENOMEM;
     }
     ch->listener = l;
+    hyb_queue_set_idle_notify(ch->queue, hyb_l_idle_notify, ch);
     return hyb_l_add_listeners(l);
 }
 

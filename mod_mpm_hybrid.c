@@ -209,15 +209,10 @@ static int hyb_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     ap_listen_pre_config();
-    hyb_srv.given.server_limit = HYB_UNSET;
-    hyb_srv.given.thread_limit = HYB_UNSET;
-    hyb_srv.given.threads_per_child = HYB_UNSET;
-    hyb_srv.given.max_workers = HYB_UNSET;
-    hyb_srv.given.start_servers = HYB_UNSET;
-    hyb_srv.given.min_spare_threads = HYB_UNSET;
-    hyb_srv.given.max_spare_threads = HYB_UNSET;
-    hyb_srv.given.worker_factor = HYB_DEFAULT_WORKER_FACTOR;
-    hyb_limits_defaults(&hyb_srv.limits);
+    /* Start from event's defaults (MaxRequestWorkers 400 included), so an
+     * unset directive behaves exactly as under event. */
+    hyb_limits_defaults(&hyb_srv.given);
+    hyb_srv.limits = hyb_srv.given;
     ap_extended_status = 0;
     return OK;
 }

@@ -8,4 +8,4 @@
 HYB_SOURCES = mod_mpm_hybrid.c parent.c child.c listener.c worker.c \
               scoreboard.c fdqueue.c tqueue.c inbox.c limits.c
 
-HYB_HEADERS = hyb.h fdqueue.h tqueue.h inbox.h limits.h
+HYB_HEADERS = hyb.h fdqueue.h tqueue.h inbox.h hyb_limits.h

@@ -89,13 +89,13 @@ done
 
 # httpd's in-tree build compiles with -I. (configure adds it to INCLUDES), so
 # a private header named like a standard one shadows it: <limits.h> included
-# by apr.h would find ./limits.h.  Not fatal for the apxs build, which has no -I.
+# by apr.h would find a ./limits.h.  So such names are refused.
 for h in $headers; do
     case $h in
     assert.h|ctype.h|errno.h|float.h|limits.h|locale.h|math.h|setjmp.h|signal.h|\
     stdarg.h|stddef.h|stdint.h|stdio.h|stdlib.h|string.h|time.h|unistd.h|fcntl.h|\
     poll.h|pthread.h|sched.h|syslog.h|inttypes.h|stdbool.h|stdatomic.h|netdb.h)
-        warn "$h has the name of a standard header; the in-tree build (-I.) will pick it for <$h>"
+        err "$h has the name of a standard header; the in-tree build (-I.) would pick it for <$h>"
         ;;
     esac
 done

@@ -49,6 +49,16 @@ elif MPM == "hybrid":
 else:
     raise pytest.UsageError("MPM must be 'hybrid' or 'event', not %r" % MPM)
 
+MPM_SO_ORIG = MPM_SO
+_SO_SNAPSHOT_DIR = None
+if MPM == "hybrid" and os.path.isfile(MPM_SO) and not os.environ.get("E2E_NO_SO_COPY"):
+    # Work on a private copy so that a rebuild during the run (which deletes
+    # or rewrites build/mod_mpm_hybrid.so) cannot break or mix up the run.
+    _SO_SNAPSHOT_DIR = tempfile.mkdtemp(prefix="hyb-e2e-so-", dir="/tmp")
+    os.chmod(_SO_SNAPSHOT_DIR, 0o755)
+    MPM_SO = os.path.join(_SO_SNAPSHOT_DIR, os.path.basename(MPM_SO))
+    shutil.copy2(MPM_SO_ORIG, MPM_SO)
+
 MPM_LOADMODULE = "LoadModule %s %s" % (MPM_MODULE, MPM_SO)
 
 # Tests the stock event MPM is known to fail.  They are marked
@@ -137,12 +147,18 @@ def pytest_configure(config):
     if MPM == "hybrid" and not os.path.isfile(MPM_SO):
         raise pytest.UsageError(
             "MPM=hybrid but %s does not exist: build the module, set HYB_SO, "
-            "or run with MPM=event" % MPM_SO)
+            "or run with MPM=event" % MPM_SO_ORIG)
+
+
+def pytest_unconfigure(config):
+    if _SO_SNAPSHOT_DIR:
+        shutil.rmtree(_SO_SNAPSHOT_DIR, ignore_errors=True)
 
 
 def pytest_report_header(config):
+    so = MPM_SO if MPM_SO == MPM_SO_ORIG else "%s, copied to %s" % (MPM_SO_ORIG, MPM_SO)
     return "e2e MPM=%s (%s), apache=%s, test RLIMIT_NOFILE=%d" % (
-        MPM_NAME, MPM_SO, APACHE, TEST_NOFILE)
+        MPM_NAME, so, APACHE, TEST_NOFILE)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -184,9 +200,10 @@ def wait_for(cond, timeout, interval=0.05):
 def free_ports(n, host="127.0.0.1"):
     """n distinct currently-free TCP ports on host."""
     socks, ports = [], []
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         while len(ports) < n:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(fam, socket.SOCK_STREAM)
             s.bind((host, 0))
             socks.append(s)
             ports.append(s.getsockname()[1])
@@ -194,6 +211,28 @@ def free_ports(n, host="127.0.0.1"):
         for s in socks:
             s.close()
     return ports
+
+
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1",
+              5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT",
+              9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
+
+
+def tcp_state(local_port, remote_port):
+    """State of the IPv4 socket local_port<->remote_port from /proc/net/tcp
+    (e.g. the server side of one of our client connections), or None."""
+    try:
+        with open("/proc/net/tcp") as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        lp = int(parts[1].split(":")[1], 16)
+        rp = int(parts[2].split(":")[1], 16)
+        if lp == local_port and rp == remote_port:
+            return TCP_STATES.get(int(parts[3], 16), parts[3])
+    return None
 
 
 def make_tree(prefix="hyb-e2e-"):
@@ -444,6 +483,36 @@ def http_get(port, path="/", host="localhost", timeout=10.0, headers=None, ip="1
     """One request on a fresh connection with Connection: close."""
     with HttpConn(port, host=ip, timeout=timeout) as c:
         return c.request(path, host=host, headers=headers, close=True)
+
+
+def slow_download(port, path, expect_len, deadline_s=20.0, rcvbuf=32768, chunk=65536,
+                  pause=0.002, midway=None, midway_at=0.5):
+    """GET path reading slowly (bounded by deadline_s); return
+    (response head, sha256 hex of the body, conn).
+
+    midway() is called once when midway_at of the body has arrived."""
+    c = HttpConn(port, timeout=10, rcvbuf=rcvbuf)
+    c.send(build_request(path))
+    head = c._read_until(b"\r\n\r\n").decode("latin-1")
+    assert head.startswith("HTTP/1.1 200"), head
+    h = hashlib.sha256()
+    got = len(c.buf)
+    h.update(bytes(c.buf))
+    c.buf.clear()
+    t_end = time.monotonic() + deadline_s
+    called = False
+    while got < expect_len:
+        assert time.monotonic() < t_end, "slow download too slow: %d of %d bytes in %.0fs" % (
+            got, expect_len, deadline_s)
+        data = c.sock.recv(min(chunk, expect_len - got))
+        assert data, "connection closed after %d of %d bytes" % (got, expect_len)
+        h.update(data)
+        got += len(data)
+        if midway and not called and got >= expect_len * midway_at:
+            called = True
+            midway()
+        time.sleep(pause)
+    return head, h.hexdigest(), c
 
 
 def parse_status_auto(text):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import (MPM_MODULE, MPM_NAME, MODDIR, apache_t, apache_V,
-                      minimal_conf, module_line)
+                      minimal_conf)
 
 
 def _lines_mentioning(output, *words):

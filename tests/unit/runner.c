@@ -6,7 +6,7 @@
  * prints the closing line.
  *
  * Threads: main thread only; test groups may start and join threads.
- * Environment: HYB_TEST_WATCHDOG=<seconds> (default 600, 0 disables).
+ * Environment: HYB_TEST_WATCHDOG=<seconds> (default 300, 0 disables).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -101,7 +101,7 @@ static void watchdog_fired(int sig)
 static void arm_watchdog(void)
 {
     const char *env = getenv("HYB_TEST_WATCHDOG");
-    unsigned int secs = env ? (unsigned int)strtoul(env, NULL, 10) : 600;
+    unsigned int secs = env ? (unsigned int)strtoul(env, NULL, 10) : 300;
 
     if (secs) {
         signal(SIGALRM, watchdog_fired);

@@ -1,4 +1,4 @@
-/* limits.h - the arithmetic behind the process/thread directives.
+/* hyb_limits.h - the arithmetic behind the process/thread directives.
  *
  * Owns: event-compatible defaults and clamping of StartServers, ServerLimit,
  * ThreadLimit, ThreadsPerChild, Min/MaxSpareThreads, MaxRequestWorkers and

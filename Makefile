@@ -1,0 +1,119 @@
+# Makefile - build, run, test and install mod_mpm_hybrid (Debian 12).
+#
+#   make                 install missing packages (root), build build/mod_mpm_hybrid.so
+#   make run [PORT=9000] serve http://127.0.0.1:PORT/ in the foreground (Ctrl-C stops)
+#   make test            deps, build, check-sources, check-exports, unit, e2e
+#   make help            every target and variable
+#
+# The module itself is built by Makefile.apxs; the source list is sources.mk.
+
+SHELL      := /bin/bash
+APXS       ?= apxs
+PYTHON     ?= /usr/bin/python3
+APACHE2    ?= /usr/sbin/apache2
+PORT       ?= 8080
+DESTDIR    ?=
+# Debian's a2enmod/a2dismod use the same variable for /etc/apache2.
+APACHE_CONFDIR ?= /etc/apache2
+
+SO     := build/mod_mpm_hybrid.so
+SO_ABS := $(CURDIR)/$(SO)
+
+# The MPM `make run` / `make run-config` load.  MPM=event (or worker,
+# prefork) selects a stock Debian MPM, e.g. to compare behaviour.
+ifneq ($(MPM),)
+ifneq ($(MPM),hybrid)
+MPM_SO     ?= /usr/lib/apache2/modules/mod_mpm_$(MPM).so
+MPM_MODULE ?= mpm_$(MPM)_module
+endif
+endif
+MPM_SO     ?= $(SO_ABS)
+MPM_MODULE ?= mpm_hybrid_module
+
+RUN_ENV = PORT='$(PORT)' MPM_SO='$(MPM_SO)' MPM_MODULE='$(MPM_MODULE)' \
+          $(if $(RUN_DIR),RUN_DIR='$(RUN_DIR)') $(if $(LOG_LEVEL),LOG_LEVEL='$(LOG_LEVEL)')
+
+# Build hybrid for `make run` only when it is the MPM being run.
+RUN_NEEDS := deps $(if $(filter $(SO_ABS),$(abspath $(MPM_SO))),build)
+
+.PHONY: all build deps run run-config test unit e2e install clean \
+        check-sources check-exports help
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@$(MAKE) --no-print-directory -f Makefile.apxs APXS='$(APXS)'
+
+check-sources:
+	@bash scripts/check-sources.sh
+
+check-exports: build
+	@bash scripts/check-exports.sh $(SO)
+
+unit: deps
+	$(MAKE) -C tests/unit run
+
+# pytest exits 5 when it collects no test: that is a failure here too.
+# HYB_SO tells tests/e2e which module to load; MPM=event in the environment
+# runs the same tests against the stock event MPM.
+HYB_SO ?= $(SO_ABS)
+e2e: build
+	@echo "HYB_SO=$(HYB_SO) $(PYTHON) -m pytest -q tests/e2e"
+	@rc=0; HYB_SO='$(HYB_SO)' $(PYTHON) -m pytest -q tests/e2e || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "e2e: FAIL: pytest collected no tests in tests/e2e" >&2; fi; \
+	exit $$rc
+
+# Build and static checks stop at the first failure; unit and e2e both run,
+# and the target fails if either did.
+test: build check-sources check-exports
+	@rc=0; failed=; \
+	$(MAKE) --no-print-directory unit || { rc=1; failed="$$failed unit"; }; \
+	$(MAKE) --no-print-directory e2e || { rc=1; failed="$$failed e2e"; }; \
+	if [ $$rc -ne 0 ]; then echo "make test: FAILED:$$failed" >&2; fi; \
+	exit $$rc
+
+run-config:
+	@conf=$$($(RUN_ENV) bash scripts/run-config.sh) && echo "generated $$conf" && \
+	echo "check it with: $(APACHE2) -t -f $$conf"
+
+run: $(RUN_NEEDS)
+	@conf=$$($(RUN_ENV) bash scripts/run-config.sh) || exit 1; \
+	dir=$$(dirname "$$conf"); \
+	echo "Serving http://127.0.0.1:$(PORT)/ and /server-status with $(MPM_MODULE)"; \
+	echo "  config:    $$conf"; \
+	echo "  error log: $$dir/logs/error.log"; \
+	echo "Ctrl-C stops the server."; \
+	exec $(APACHE2) -f "$$conf" -DFOREGROUND
+
+install: build
+	install -d '$(DESTDIR)$(shell $(APXS) -q LIBEXECDIR)' '$(DESTDIR)$(APACHE_CONFDIR)/mods-available'
+	install -m 644 $(SO) '$(DESTDIR)$(shell $(APXS) -q LIBEXECDIR)/mod_mpm_hybrid.so'
+	install -m 644 conf/mpm_hybrid.load conf/mpm_hybrid.conf '$(DESTDIR)$(APACHE_CONFDIR)/mods-available/'
+	@echo "Installed; nothing was enabled.  To switch MPM:"
+	@echo "  a2dismod mpm_event && a2enmod mpm_hybrid && systemctl restart apache2"
+
+clean:
+	@$(MAKE) --no-print-directory -f Makefile.apxs clean
+	@if [ -f tests/unit/Makefile ]; then $(MAKE) --no-print-directory -C tests/unit clean || true; fi
+	rm -rf .pytest_cache tests/e2e/.pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+help:
+	@echo "Targets:"
+	@echo "  make / make build   build $(SO) (after 'make deps')"
+	@echo "  make deps           install missing Debian packages (needs root if any are missing)"
+	@echo "  make run            run apache2 in the foreground on 127.0.0.1:PORT with the built MPM"
+	@echo "  make run-config     only generate that configuration (build/run/apache2.conf)"
+	@echo "  make test           deps, build, check-sources, check-exports, unit, e2e"
+	@echo "  make unit           C unit tests (tests/unit)"
+	@echo "  make e2e            end-to-end tests against a real apache2 (tests/e2e)"
+	@echo "  make check-sources  config3.m4 and Makefile.in agree with sources.mk"
+	@echo "  make check-exports  $(SO) exports only mpm_hybrid_module"
+	@echo "  make install        copy the module and conf/mpm_hybrid.{load,conf} (enables nothing)"
+	@echo "  make clean          remove build outputs"
+	@echo "Variables: PORT=$(PORT) MPM=hybrid|event|worker|prefork MPM_SO=... MPM_MODULE=..."
+	@echo "           RUN_DIR=... LOG_LEVEL=... HYB_SO=... APXS=$(APXS) PYTHON=$(PYTHON)"
+	@echo "           DESTDIR=$(DESTDIR) APACHE_CONFDIR=$(APACHE_CONFDIR)"
