@@ -1,10 +1,11 @@
 /* child.c - one child process: set-up after fork, its threads, and how it
  * stops.
  *
- * The main thread only waits: on the pipe of death (graceful or restart
- * byte from the parent), on SIGTERM, or on the listener asking to stop
- * (MaxConnectionsPerChild).  It then sets exit_mode, tells the listener,
- * and joins the threads.
+ * The main thread only waits, in poll(): on the pipe of death (graceful or
+ * restart byte from the parent), on SIGTERM (EINTR), or on the listener
+ * asking to stop (MaxConnectionsPerChild) through an eventfd.  It then sets
+ * exit_mode, tells the listener, and joins the threads.  No signal is ever
+ * sent between threads.
  *
  * exit_mode is written by the main thread (atomically) and read by every
  * thread; exit_requested is written by the listener and read by main.
@@ -14,6 +15,10 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <errno.h>
 
 /* Set by the signal handler of the main thread; the only way a handler can
  * talk to the rest of the child. */
@@ -23,11 +28,6 @@ static void hyb_sigterm(int sig)
 {
     (void)sig;
     hyb_sigterm_seen = 1;
-}
-
-static void hyb_sigwake(int sig)
-{
-    (void)sig;
 }
 
 static void hyb_child_exit(hyb_child_t *ch, int code) __attribute__((noreturn));
@@ -48,12 +48,23 @@ hyb_exit_mode_e hyb_child_exit_mode(hyb_child_t *ch)
 /* Listener thread: ask the main thread for a graceful stop. */
 void hyb_child_request_exit(hyb_child_t *ch)
 {
-    apr_os_thread_t *t;
+    uint64_t one = 1;
 
     apr_atomic_set32(&ch->exit_requested, 1);
-    if (apr_os_thread_get(&t, ch->main_thread) == APR_SUCCESS) {
-        pthread_kill(*t, SIGUSR2);
+    if (write(ch->wake_fd, &one, sizeof(one)) < 0) {
+        /* the counter cannot overflow here; nothing to do */
     }
+}
+
+/* The pipe of death is read without blocking: another child of the bucket
+ * may take the byte between poll() and read(). */
+static int hyb_child_pod_fd(hyb_child_t *ch)
+{
+    apr_os_file_t fd;
+
+    apr_os_file_get(&fd, hyb_srv.pods[ch->bucket]->pod_in);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
 }
 
 static void hyb_child_close_other_buckets(hyb_child_t *ch)
@@ -86,6 +97,12 @@ static void hyb_child_init_process(hyb_child_t *ch)
 #else
     (void)rv;
 #endif
+    ch->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ch->wake_fd < 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, errno, ap_server_conf,
+                     "HYB0307: eventfd() failed");
+        hyb_child_exit(ch, APEXIT_CHILDSICK);
+    }
     apr_pool_create(&ch->pruntime, ch->pchild);
     apr_pool_tag(ch->pruntime, "hyb_runtime");
     hyb_child_close_other_buckets(ch);
@@ -175,10 +192,16 @@ static void hyb_child_unblock(int sig, void (*fn)(int))
 /* Main thread: block until something says stop; return how. */
 static hyb_exit_mode_e hyb_child_wait(hyb_child_t *ch)
 {
-    ap_pod_t *pod = hyb_srv.pods[ch->bucket];
+    struct pollfd pfd[2];
 
+    pfd[0].fd = hyb_child_pod_fd(ch);
+    pfd[1].fd = ch->wake_fd;
+    pfd[0].events = pfd[1].events = POLLIN;
     for (;;) {
-        int rv = ap_mpm_podx_check(pod);
+        int rv = AP_MPM_PODX_NORESTART;
+        if (poll(pfd, 2, -1) > 0 && (pfd[0].revents & (POLLIN | POLLHUP))) {
+            rv = ap_mpm_podx_check(hyb_srv.pods[ch->bucket]);
+        }
         if (rv == AP_MPM_PODX_RESTART || hyb_sigterm_seen) {
             return HYB_UNGRACEFUL;
         }
@@ -244,7 +267,6 @@ void hyb_child_main(int slot, int bucket)
     hyb_child_start_threads(ch);
     hyb_srv.retained->mpm->mpm_state = AP_MPMQ_RUNNING;
     hyb_child_unblock(SIGTERM, hyb_sigterm);
-    hyb_child_unblock(SIGUSR2, hyb_sigwake);
     if (hyb_srv.one_process) {
         hyb_child_unblock(SIGINT, hyb_sigterm);     /* Ctrl-C under -X */
     }

@@ -105,6 +105,7 @@ struct hyb_child_t {
     volatile apr_uint32_t exit_mode;     /* hyb_exit_mode_e; atomic, any thread */
     volatile apr_uint32_t live_threads;  /* atomic: workers + listener alive */
     volatile apr_uint32_t exit_requested;/* atomic: listener asks main to stop */
+    int wake_fd;                         /* eventfd: listener wakes main */
     volatile int *worker_fds;            /* per worker: fd in use or -1; written
                                           * by that worker, read by main only on
                                           * ungraceful stop (to shutdown()) */

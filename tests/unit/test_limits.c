@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "hyb_test.h"
-#include "../../limits.h"
+#include "../../hyb_limits.h"
 
 #define MAX_WARN 16
 
