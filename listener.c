@@ -184,6 +184,17 @@ static int hyb_l_drain(hyb_conn_t *hc)
 
 /* ---- per-connection events ------------------------------------------------- */
 
+/* Does a connection parked for I/O wait for readability?  Write completion
+ * waits for write unless the filters asked to read; wait-io waits for read
+ * unless they asked to write. */
+static int hyb_l_wants_read(const hyb_conn_t *hc)
+{
+    if (hc->park == HYB_PARK_WAITIO) {
+        return hc->cs.sense != CONN_SENSE_WANT_WRITE;
+    }
+    return hc->cs.sense == CONN_SENSE_WANT_READ;
+}
+
 static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
 {
     hyb_conn_t *hc = arg;
@@ -199,7 +210,7 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
         break;
     case HYB_PARK_WRITE:
     case HYB_PARK_WAITIO:
-        if (hc->cs.sense == CONN_SENSE_WANT_READ) {
+        if (hyb_l_wants_read(hc)) {
             hyb_l_dispatch(l, hc);
         }
         break;
@@ -264,7 +275,7 @@ static void hyb_l_check_missed(hyb_listener_t *l, hyb_conn_t *hc)
 
 static void hyb_l_park_io(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    int want_read = hc->cs.sense == CONN_SENSE_WANT_READ;
+    int want_read = hyb_l_wants_read(hc);
 
     if (!hyb_l_watch_read(l, hc) || (!want_read && !hyb_l_watch_write(l, hc))) {
         hc->expired = 1;

@@ -13,6 +13,9 @@
 #include "http_request.h"
 #include "http_vhost.h"
 
+#include <sys/socket.h>
+#include <errno.h>
+
 
 typedef struct hyb_run_t {
     hyb_conn_t *hc;
@@ -77,6 +80,18 @@ static int hyb_step_process(hyb_run_t *run)
     return 0;
 }
 
+/* 1 when a read would not block (data, EOF or error).  Checked before a
+ * connection is parked for reading: the listener's edge-triggered event only
+ * reports data that arrives later, so what is already in the socket must be
+ * served now. */
+static int hyb_sock_readable(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static ap_filter_t *hyb_last_output_filter(conn_rec *c)
 {
     ap_filter_t *f = c->output_filters;
@@ -101,15 +116,18 @@ static int hyb_step_write(hyb_run_t *run)
                       "hybrid: network write failure in core output filter");
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "write failure");
     }
-    else if (c->data_in_output_filters || hc->cs.sense == CONN_SENSE_WANT_READ) {
+    else if (c->data_in_output_filters) {
+        return hyb_conn_park(run, HYB_PARK_WRITE);
+    }
+    else if (hc->cs.sense == CONN_SENSE_WANT_READ && !hyb_sock_readable(hc->fd)) {
         return hyb_conn_park(run, HYB_PARK_WRITE);
     }
     else if (c->keepalive != AP_CONN_KEEPALIVE || c->aborted
              || hyb_child_exit_mode(hc->child) != HYB_RUN) {
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "no keep-alive");
     }
-    else if (c->data_in_input_filters) {
-        hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "pipelined request");
+    else if (c->data_in_input_filters || hyb_sock_readable(hc->fd)) {
+        hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "next request waiting");
     }
     else {
         hyb_conn_set_state(hc, CONN_STATE_KEEPALIVE, "response sent");
@@ -125,7 +143,14 @@ static int hyb_step_keepalive(hyb_run_t *run)
 
 static int hyb_step_waitio(hyb_run_t *run)
 {
-    ap_update_child_status(run->hc->c->sbh, SERVER_BUSY_READ, NULL);
+    hyb_conn_t *hc = run->hc;
+
+    if (hc->cs.sense != CONN_SENSE_WANT_WRITE && hyb_sock_readable(hc->fd)) {
+        hc->cs.sense = CONN_SENSE_DEFAULT;
+        hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "already readable");
+        return 0;
+    }
+    ap_update_child_status(hc->c->sbh, SERVER_BUSY_READ, NULL);
     return hyb_conn_park(run, HYB_PARK_WAITIO);
 }
 
@@ -234,6 +259,7 @@ static void hyb_conn_resume(hyb_run_t *run)
     c->id = (long)run->slot * hyb_srv.limits.thread_limit + run->index;
     hc->park = HYB_PARK_NONE;
     hc->expired = 0;
+    hc->cs.sense = CONN_SENSE_DEFAULT;      /* a sense asks for one event */
     ap_run_resume_connection(c, hc->r);
     if (expired && was == HYB_PARK_KEEPALIVE) {
         apr_table_setn(c->notes, "short-lingering-close", "1");
