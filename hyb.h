@@ -179,6 +179,7 @@ void hyb_listener_wake(hyb_child_t *ch);
 /* worker.c */
 void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg);
 hyb_conn_t *hyb_conn_get(conn_rec *c);
+int hyb_sock_readable(int fd);
 void hyb_worker_register_hooks(void);
 
 /* scoreboard.c */

@@ -155,15 +155,6 @@ static void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
     }
 }
 
-/* 1 when reading would not block (data, EOF or error). */
-static int hyb_l_readable(hyb_conn_t *hc)
-{
-    char b;
-    ssize_t n = recv(hc->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-
-    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 /* Lingering close: read and discard; 1 when the peer is done (EOF/error). */
 static int hyb_l_drain(hyb_conn_t *hc)
 {
@@ -267,7 +258,7 @@ static void hyb_l_check_missed(hyb_listener_t *l, hyb_conn_t *hc)
 {
     if (hc->missed_edge) {
         hc->missed_edge = 0;
-        if (hyb_l_readable(hc)) {
+        if (hyb_sock_readable(hc->fd)) {
             hyb_l_dispatch(l, hc);
         }
     }

@@ -84,7 +84,7 @@ static int hyb_step_process(hyb_run_t *run)
  * connection is parked for reading: the listener's edge-triggered event only
  * reports data that arrives later, so what is already in the socket must be
  * served now. */
-static int hyb_sock_readable(int fd)
+int hyb_sock_readable(int fd)
 {
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
