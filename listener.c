@@ -318,12 +318,27 @@ static void hyb_l_park(hyb_listener_t *l, hyb_conn_t *hc)
     }
 }
 
+/* The time libevent read when epoll_wait returned: l->now from the end of
+ * the previous round may be as old as the wait. */
+static void hyb_l_clock(hyb_listener_t *l)
+{
+    struct timeval tv;
+
+    if (event_base_gettimeofday_cached(l->base, &tv) == 0) {
+        l->now = apr_time_make(tv.tv_sec, tv.tv_usec);
+    }
+    else {
+        l->now = apr_time_now();
+    }
+}
+
 static void hyb_l_on_inbox(evutil_socket_t fd, short what, void *arg)
 {
     hyb_listener_t *l = arg;
     hyb_job_t *job = hyb_inbox_take(l->ch->inbox);
 
     (void)fd; (void)what;
+    hyb_l_clock(l);
     while (job) {
         hyb_job_t *next = job->next;
         job->next = NULL;
