@@ -153,7 +153,8 @@ typedef struct hyb_conn_t {
     apr_time_t linger_deadline;
 } hyb_conn_t;
 
-#define HYB_JOB_CONN 1
+#define HYB_JOB_CONN         1
+#define HYB_JOB_ACCEPT_TOKEN 2  /* see hyb_l_gate_accept() */
 
 typedef struct hyb_worker_arg_t {
     hyb_child_t *child;
@@ -175,6 +176,7 @@ hyb_exit_mode_e hyb_child_exit_mode(hyb_child_t *ch);
 apr_status_t hyb_listener_create(hyb_child_t *ch);
 void *APR_THREAD_FUNC hyb_listener_main(apr_thread_t *thd, void *arg);
 void hyb_listener_wake(hyb_child_t *ch);
+void hyb_listener_token_popped(hyb_child_t *ch);
 
 /* worker.c */
 void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg);

@@ -4,8 +4,9 @@
  * the listener, and the wake_pending flag.  The mutex guards the list and
  * the flag; the eventfd itself needs no lock.
  *
- * Threads: hyb_inbox_push and hyb_inbox_wake from any thread;
- * hyb_inbox_take (and hyb_inbox_fd) from the listener thread.
+ * Threads: hyb_inbox_push, hyb_inbox_push_lazy and hyb_inbox_wake from any
+ * thread; hyb_inbox_take, hyb_inbox_take_lazy (and hyb_inbox_fd) from the
+ * listener thread.
  *
  * Protocol: wake_pending is set by the first push/wake after a take, and
  * only that caller writes the eventfd, so one batch costs one write.  take
@@ -113,6 +114,22 @@ void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job)
     }
 }
 
+/* Any thread: append without waking; the listener finds the job at its
+ * next round (hyb_inbox_take_lazy), which its tick bounds. */
+void hyb_inbox_push_lazy(hyb_inbox_t *ib, hyb_job_t *job)
+{
+    job->next = NULL;
+    apr_thread_mutex_lock(ib->mutex);
+    if (ib->tail) {
+        ib->tail->next = job;
+    }
+    else {
+        ib->head = job;
+    }
+    ib->tail = job;
+    apr_thread_mutex_unlock(ib->mutex);
+}
+
 /* Any thread. */
 void hyb_inbox_wake(hyb_inbox_t *ib)
 {
@@ -147,6 +164,19 @@ hyb_job_t *hyb_inbox_take(hyb_inbox_t *ib)
     list = ib->head;
     ib->head = ib->tail = NULL;
     ib->wake_pending = 0;
+    apr_thread_mutex_unlock(ib->mutex);
+    return list;
+}
+
+/* Listener thread: take the list but leave the eventfd and the wakeup flag
+ * alone (a pending wakeup still fires and finds an empty or newer list). */
+hyb_job_t *hyb_inbox_take_lazy(hyb_inbox_t *ib)
+{
+    hyb_job_t *list;
+
+    apr_thread_mutex_lock(ib->mutex);
+    list = ib->head;
+    ib->head = ib->tail = NULL;
     apr_thread_mutex_unlock(ib->mutex);
     return list;
 }

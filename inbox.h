@@ -22,6 +22,11 @@ apr_status_t hyb_inbox_create(hyb_inbox_t **ib, apr_pool_t *p);
 int hyb_inbox_fd(const hyb_inbox_t *ib);
 /* Append (FIFO) and wake the listener unless a wakeup is already pending. */
 void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job);
+/* Append without waking the listener: for handoffs that can wait for its
+ * next loop round (the listener bounds that with a periodic tick). */
+void hyb_inbox_push_lazy(hyb_inbox_t *ib, hyb_job_t *job);
+/* Listener: take every queued job without touching the eventfd. */
+hyb_job_t *hyb_inbox_take_lazy(hyb_inbox_t *ib);
 /* Listener: take every queued job at once (FIFO order, NULL-terminated
  * list through job->next) and re-arm the wakeup.  Reads the eventfd. */
 hyb_job_t *hyb_inbox_take(hyb_inbox_t *ib);

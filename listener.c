@@ -39,6 +39,8 @@ struct hyb_listener_t {
     struct event *inbox_ev;
     struct event *timer_ev;
     struct event *retry_ev;         /* resumes accept after EMFILE */
+    struct event *tick_ev;          /* bounds how long lazy handoffs wait */
+    int tick_on;
     apr_time_t timer_at;            /* 0: not armed */
     apr_time_t now;                 /* cached once per loop round */
     hyb_lsock_t *socks;
@@ -53,6 +55,10 @@ struct hyb_listener_t {
     int nfree, maxfree;
     int conns_left;                 /* MaxConnectionsPerChild; <0: unlimited */
     apr_uint32_t conns;             /* every open connection of the child */
+    hyb_job_t accept_token;         /* in the queue while token_queued */
+    int token_queued;
+    volatile apr_uint32_t token_popped;   /* atomic: set by the worker that
+                                           * popped accept_token */
     apr_uint32_t parked[HYB_PARK_CLOSE];  /* per park kind */
 };
 
@@ -332,19 +338,29 @@ static void hyb_l_clock(hyb_listener_t *l)
     }
 }
 
-static void hyb_l_on_inbox(evutil_socket_t fd, short what, void *arg)
+static void hyb_l_park_list(hyb_listener_t *l, hyb_job_t *job)
 {
-    hyb_listener_t *l = arg;
-    hyb_job_t *job = hyb_inbox_take(l->ch->inbox);
-
-    (void)fd; (void)what;
-    hyb_l_clock(l);
     while (job) {
         hyb_job_t *next = job->next;
         job->next = NULL;
         hyb_l_park(l, (hyb_conn_t *)job);
         job = next;
     }
+}
+
+static void hyb_l_on_inbox(evutil_socket_t fd, short what, void *arg)
+{
+    hyb_listener_t *l = arg;
+
+    (void)fd; (void)what;
+    hyb_l_clock(l);
+    hyb_l_park_list(l, hyb_inbox_take(l->ch->inbox));
+}
+
+/* The tick only makes the loop run a round (see hyb_l_after_round). */
+static void hyb_l_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what; (void)arg;
 }
 
 /* ---- memory of idle connections ----------------------------------------- */
@@ -510,6 +526,7 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
     for (i = 0; i < HYB_ACCEPT_BATCH && l->accepting; i++) {
         apr_pool_t *ptrans = hyb_l_get_pool(l);
         apr_socket_t *sock;
+        hyb_conn_t *hc;
         apr_status_t rv;
 
         if (!ptrans) {
@@ -522,7 +539,14 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
             hyb_l_accept_error(l, rv);
             return;
         }
-        hyb_l_dispatch(l, hyb_l_new_conn(l, ptrans, sock));
+        hc = hyb_l_new_conn(l, ptrans, sock);
+        /* Registered now so that no edge is lost while workers hand the
+         * connection back lazily (see hyb_conn_park). */
+        if (!hyb_l_watch_read(l, hc)) {
+            hyb_l_close(l, hc);
+            continue;
+        }
+        hyb_l_dispatch(l, hc);
         if (l->conns_left > 0 && --l->conns_left == 0) {
             hyb_child_request_exit(l->ch);
             hyb_l_begin_stop(l);
@@ -594,6 +618,53 @@ static void hyb_l_close_all(hyb_listener_t *l)
     }
 }
 
+/* Worker thread: it popped the accept token, so every job queued before the
+ * listener stopped accepting has been taken: accept some more. */
+void hyb_listener_token_popped(hyb_child_t *ch)
+{
+    apr_atomic_set32(&ch->listener->token_popped, 1);
+    hyb_inbox_wake(ch->inbox);
+}
+
+/* Accept gating, once per round.  While jobs wait for workers the child
+ * does not accept; an accept token queued behind those jobs brings it back
+ * when they have been taken, so new connections are admitted in turn with
+ * the runnable work of existing ones instead of waiting for the load to
+ * end.  With no backlog, an idle worker's notification does the same. */
+static void hyb_l_gate_accept(hyb_listener_t *l)
+{
+    if (l->accepting || l->stopping || l->paused) {
+        return;
+    }
+    if (apr_atomic_xchg32(&l->token_popped, 0)) {
+        l->token_queued = 0;
+        hyb_l_set_accepting(l, 1);
+    }
+    else if (!hyb_queue_starved(l->ch->queue)) {
+        hyb_l_set_accepting(l, 1);
+    }
+    else if (!l->token_queued
+             && hyb_queue_push(l->ch->queue, &l->accept_token) == APR_SUCCESS) {
+        l->token_queued = 1;
+    }
+}
+
+/* The tick runs while the child has connections: it bounds how long a
+ * lazily handed-back connection waits for the listener to see it. */
+static void hyb_l_tick(hyb_listener_t *l)
+{
+    static const struct timeval tick = { 0, 100 * 1000 };
+
+    if (l->conns && !l->tick_on) {
+        evtimer_add(l->tick_ev, &tick);
+        l->tick_on = 1;
+    }
+    else if (!l->conns && l->tick_on) {
+        evtimer_del(l->tick_ev);
+        l->tick_on = 0;
+    }
+}
+
 /* After each loop round: exit checks, accept gating, timer, counters.
  * Returns 0 when the loop must end. */
 static int hyb_l_after_round(hyb_listener_t *l)
@@ -601,6 +672,7 @@ static int hyb_l_after_round(hyb_listener_t *l)
     hyb_exit_mode_e mode = hyb_child_exit_mode(l->ch);
 
     l->now = apr_time_now();
+    hyb_l_park_list(l, hyb_inbox_take_lazy(l->ch->inbox));
     if (mode == HYB_UNGRACEFUL) {
         hyb_l_close_all(l);
         return 0;
@@ -611,10 +683,8 @@ static int hyb_l_after_round(hyb_listener_t *l)
     if (l->stopping && l->conns == 0) {
         return 0;
     }
-    if (!l->accepting && !l->stopping && !l->paused
-        && !hyb_queue_starved(l->ch->queue)) {
-        hyb_l_set_accepting(l, 1);
-    }
+    hyb_l_gate_accept(l);
+    hyb_l_tick(l);
     hyb_l_arm_timer(l);
     hyb_l_publish(l);
     return 1;
@@ -695,12 +765,16 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     if (!l->base) {
         return APR_EGENERAL;
     }
-    apr_pool_cleanup_register(l->pool, l, hyb_l_cleanup, apr_pool_cleanup_null);
+    /* A pre-cleanup: the base must go before the connection pools (children
+     * of this pool) that hold its registered events. */
+    apr_pool_pre_cleanup_register(l->pool, l, hyb_l_cleanup);
     l->inbox_ev = event_new(l->base, hyb_inbox_fd(ch->inbox), EV_READ | EV_PERSIST,
                             hyb_l_on_inbox, l);
     l->timer_ev = evtimer_new(l->base, hyb_l_on_timer, l);
     l->retry_ev = evtimer_new(l->base, hyb_l_on_retry, l);
-    if (!l->inbox_ev || !l->timer_ev || !l->retry_ev
+    l->tick_ev = event_new(l->base, -1, EV_PERSIST, hyb_l_on_tick, l);
+    l->accept_token.kind = HYB_JOB_ACCEPT_TOKEN;
+    if (!l->inbox_ev || !l->timer_ev || !l->retry_ev || !l->tick_ev
         || event_add(l->inbox_ev, NULL) != 0) {
         return APR_ENOMEM;
     }

@@ -54,7 +54,15 @@ static int hyb_conn_park(hyb_run_t *run, hyb_park_e kind)
     }
     hc->c->sbh = NULL;          /* no scoreboard writes while parked */
     hc->park = kind;
-    hyb_inbox_push(hc->child->inbox, &hc->job);
+    if (kind == HYB_PARK_WRITE || kind == HYB_PARK_WAITIO) {
+        hyb_inbox_push(hc->child->inbox, &hc->job);
+    }
+    else {
+        /* Keep-alive and closing need no prompt listener: its read event
+         * is already registered (an edge makes it look at the inbox), and
+         * the tick bounds the wait for the timeouts to start. */
+        hyb_inbox_push_lazy(hc->child->inbox, &hc->job);
+    }
     return 1;
 }
 
@@ -306,6 +314,10 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
             break;
         }
         if (rv != APR_SUCCESS) {
+            continue;
+        }
+        if (job->kind == HYB_JOB_ACCEPT_TOKEN) {
+            hyb_listener_token_popped(ch);
             continue;
         }
         run.hc = (hyb_conn_t *)job;

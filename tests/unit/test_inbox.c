@@ -265,6 +265,37 @@ static void test_multi_producer_fifo(void **state)
     assert_null(hyb_inbox_take(ib));
 }
 
+/* Lazy pushes never write the eventfd, keep FIFO order with eager ones,
+ * and take_lazy leaves a pending wakeup in place. */
+static void test_lazy_push(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_inbox_t *ib = new_inbox(p);
+    int fd = hyb_inbox_fd(ib);
+    ib_job_t j[3];
+    hyb_job_t *list;
+
+    memset(j, 0, sizeof(j));
+    hyb_inbox_push_lazy(ib, &j[0].job);
+    hyb_inbox_push_lazy(ib, &j[1].job);
+    assert_false(readable(fd, 0));
+    list = hyb_inbox_take_lazy(ib);
+    assert_ptr_equal(list, &j[0].job);
+    assert_ptr_equal(list->next, &j[1].job);
+    assert_null(list->next->next);
+    assert_null(hyb_inbox_take_lazy(ib));
+    /* Eager push after a lazy one: one wakeup, both jobs, in order. */
+    hyb_inbox_push_lazy(ib, &j[0].job);
+    hyb_inbox_push(ib, &j[2].job);
+    assert_true(readable(fd, 0));
+    list = hyb_inbox_take_lazy(ib);
+    assert_int_equal(list_length(list), 2);
+    assert_ptr_equal(list->next, &j[2].job);
+    assert_true(readable(fd, 0));       /* still pending for take() */
+    assert_null(hyb_inbox_take(ib));
+    assert_false(readable(fd, 0));
+}
+
 static const struct CMUnitTest inbox_tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, hyb_test_pool_setup, \
                                              hyb_test_pool_teardown)
@@ -273,6 +304,7 @@ static const struct CMUnitTest inbox_tests[] = {
     T(test_wake),
     T(test_fd_flags_and_cleanup),
     T(test_multi_producer_fifo),
+    T(test_lazy_push),
 #undef T
 };
 
