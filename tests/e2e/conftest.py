@@ -14,6 +14,7 @@ error log is checked for [emerg]/[alert]/[crit] and "exit signal" lines.
 Only the Python standard library and Debian's python3-pytest are used.
 """
 
+import atexit
 import ctypes
 import hashlib
 import os
@@ -56,8 +57,12 @@ if MPM == "hybrid" and os.path.isfile(MPM_SO) and not os.environ.get("E2E_NO_SO_
     # or rewrites build/mod_mpm_hybrid.so) cannot break or mix up the run.
     _SO_SNAPSHOT_DIR = tempfile.mkdtemp(prefix="hyb-e2e-so-", dir="/tmp")
     os.chmod(_SO_SNAPSHOT_DIR, 0o755)
-    MPM_SO = os.path.join(_SO_SNAPSHOT_DIR, os.path.basename(MPM_SO))
-    shutil.copy2(MPM_SO_ORIG, MPM_SO)
+    atexit.register(shutil.rmtree, _SO_SNAPSHOT_DIR, True)
+    try:
+        shutil.copy2(MPM_SO_ORIG, os.path.join(_SO_SNAPSHOT_DIR, os.path.basename(MPM_SO)))
+        MPM_SO = os.path.join(_SO_SNAPSHOT_DIR, os.path.basename(MPM_SO))
+    except OSError:         # vanished mid-rebuild: use it in place (checked later)
+        pass
 
 MPM_LOADMODULE = "LoadModule %s %s" % (MPM_MODULE, MPM_SO)
 
@@ -65,6 +70,10 @@ MPM_LOADMODULE = "LoadModule %s %s" % (MPM_MODULE, MPM_SO)
 # xfail(strict=False) only when MPM=event; under MPM=hybrid they must pass.
 # Keep tests/e2e/README.md in sync.
 EVENT_EXPECTED_FAIL = {
+    "test_new_connections_admitted_under_keepalive_load":
+        "event stops accepting at its per-child connection limit and closes "
+        "keep-alive connections when no worker is free, so busy keep-alive "
+        "clients get resets",
     "test_idle_keepalive_connections_do_not_hold_workers":
         "event gates accept per child at ThreadsPerChild + idle*AsyncRequestWorkerFactor "
         "open connections, so 2000 idle keep-alive connections cannot all be accepted "
@@ -73,6 +82,10 @@ EVENT_EXPECTED_FAIL = {
         "event copies its async connection counters into the scoreboard only during "
         "timeout-queue maintenance, so ConnsAsyncKeepAlive stays 0/stale while "
         "connections idle (anatomy 4.6)",
+    "test_rapid_sighup_restarts_do_not_crash":
+        "stock event children intermittently segfault (AH00052 exit signal "
+        "Segmentation fault) when SIGHUP-restarted, about 1 restart in 15 on the "
+        "reference box; the test passes when no crash happens to occur",
 }
 
 # Log lines that always fail a test (unless it opts out).
@@ -275,8 +288,16 @@ def _server_env():
     return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 
 
-def _preexec_server():
+def _preexec_server(nofile=None):
     # Runs in the forked child before exec (apache2 parent).
+    if nofile:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    else:
+        _raise_server_nofile()
+    _set_pdeathsig()
+
+
+def _raise_server_nofile():
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE_WANTED, NOFILE_WANTED))
     except (ValueError, OSError):
@@ -285,6 +306,9 @@ def _preexec_server():
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):
             pass
+
+
+def _set_pdeathsig():
     # If the test runner dies, take the server parent down with it.
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -542,8 +566,8 @@ def server_status_auto(port, timeout=5.0):
 class ApacheServer:
     def __init__(self, mpm=None, extra="", modules=(), log_level="info", nports=1,
                  keepalive_timeout=5, max_keepalive_requests=100, timeout=30,
-                 files=None, main_conf=None, allow_log=(), check_log=True,
-                 start_timeout=20.0):
+                 files=None, allow_log=(), check_log=True,
+                 start_timeout=20.0, nofile=None):
         self.root = make_tree()
         self.htdocs = os.path.join(self.root, "htdocs")
         os.makedirs(self.htdocs, mode=0o755)
@@ -567,10 +591,10 @@ class ApacheServer:
         self.keepalive_timeout = keepalive_timeout
         self.max_keepalive_requests = max_keepalive_requests
         self.timeout = timeout
-        self.main_conf = main_conf
         self.allow_log = [re.compile(p) for p in allow_log]
         self.check_log = check_log
         self.start_timeout = start_timeout
+        self.nofile = nofile            # RLIMIT_NOFILE for the server (default 65536)
         self.conf = os.path.join(self.root, "httpd.conf")
         self.error_log = os.path.join(self.root, "error.log")
         self.access_log = os.path.join(self.root, "access.log")
@@ -647,7 +671,9 @@ class ApacheServer:
                 stdin=subprocess.DEVNULL,
                 stdout=open(self.stdout_path, "wb"),
                 stderr=open(self.stderr_path, "wb"),
-                cwd=self.root, env=_server_env(), preexec_fn=_preexec_server,
+                cwd=self.root, env=_server_env(),
+                preexec_fn=(lambda: _preexec_server(self.nofile)) if self.nofile
+                else _preexec_server,
                 start_new_session=True)
             ok = wait_for(self._ready, self.start_timeout, 0.05)
             if ok == "ready":
@@ -781,6 +807,14 @@ class ApacheServer:
     def cleanup_files(self):
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def trim_files(self, limit=1 << 20):
+        """Drop big documents from a kept root (logs and config stay)."""
+        for dirpath, _dirs, files in os.walk(self.htdocs):
+            for n in files:
+                p = os.path.join(dirpath, n)
+                if os.path.getsize(p) > limit:
+                    os.unlink(p)
+
 
 @pytest.fixture
 def apache_factory(request):
@@ -810,6 +844,7 @@ def apache_factory(request):
     keep = os.environ.get("E2E_KEEP") or (failed is not None and failed.failed) or problems
     for srv in servers:
         if keep:
+            srv.trim_files()
             print("e2e: kept server root %s" % srv.root)
         else:
             srv.cleanup_files()
