@@ -49,8 +49,8 @@ static int hyb_conn_park(hyb_run_t *run, hyb_park_e kind)
 {
     hyb_conn_t *hc = run->hc;
 
-    if (kind != HYB_PARK_CLOSE) {
-        ap_run_suspend_connection(hc->c, hc->r);
+    if (kind != HYB_PARK_CLOSE && kind != HYB_PARK_LINGER) {
+        ap_run_suspend_connection(hc->c, hc->r);   /* paired with resume */
     }
     hc->c->sbh = NULL;          /* no scoreboard writes while parked */
     hc->park = kind;
