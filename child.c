@@ -254,9 +254,18 @@ static void hyb_child_stop(hyb_child_t *ch, hyb_exit_mode_e mode)
     }
 }
 
+/* The one child context of this process (NULL in the parent).  Written
+ * once by the main thread before any other thread starts. */
+static hyb_child_t *hyb_the_child;
+
+hyb_child_t *hyb_child_current(void)
+{
+    return hyb_the_child;
+}
+
 void hyb_child_main(int slot, int bucket)
 {
-    static hyb_child_t child;   /* the one child context of this process */
+    static hyb_child_t child;
     hyb_child_t *ch = &child;
     hyb_exit_mode_e mode;
 
@@ -264,6 +273,11 @@ void hyb_child_main(int slot, int bucket)
     ch->slot = slot;
     ch->bucket = bucket;
     hyb_child_init_process(ch);
+    if (apr_thread_mutex_create(&ch->susp_mutex, APR_THREAD_MUTEX_DEFAULT,
+                                ch->pchild) != APR_SUCCESS) {
+        hyb_child_exit(ch, APEXIT_CHILDSICK);
+    }
+    hyb_the_child = ch;
     hyb_child_start_threads(ch);
     hyb_srv.retained->mpm->mpm_state = AP_MPMQ_RUNNING;
     hyb_child_unblock(SIGTERM, hyb_sigterm);

@@ -106,6 +106,9 @@ struct hyb_child_t {
     volatile apr_uint32_t live_threads;  /* atomic: workers + listener alive */
     volatile apr_uint32_t exit_requested;/* atomic: listener asks main to stop */
     int wake_fd;                         /* eventfd: listener wakes main */
+    apr_thread_mutex_t *susp_mutex;      /* guards suspended */
+    struct hyb_conn_t *suspended;        /* SUSPENDED by a module, linked
+                                          * through job.next */
     volatile int *worker_fds;            /* per worker: fd in use or -1; written
                                           * by that worker, read by main only on
                                           * ungraceful stop (to shutdown()) */
@@ -155,6 +158,17 @@ typedef struct hyb_conn_t {
 
 #define HYB_JOB_CONN         1
 #define HYB_JOB_ACCEPT_TOKEN 2  /* see hyb_l_gate_accept() */
+#define HYB_JOB_TIMER        3  /* ap_mpm_register_timed_callback() */
+
+/* A timed callback: registered by any thread (inbox), armed by the listener,
+ * run by a worker (queue), then freed by that worker. */
+typedef struct hyb_timer_t {
+    hyb_job_t job;
+    struct event ev;            /* listener */
+    apr_time_t when;
+    ap_mpm_callback_fn_t *cb;
+    void *baton;
+} hyb_timer_t;
 
 typedef struct hyb_worker_arg_t {
     hyb_child_t *child;
@@ -169,6 +183,7 @@ int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s);
 
 /* child.c */
 void hyb_child_main(int slot, int bucket) __attribute__((noreturn));
+hyb_child_t *hyb_child_current(void);
 void hyb_child_request_exit(hyb_child_t *ch);
 hyb_exit_mode_e hyb_child_exit_mode(hyb_child_t *ch);
 
@@ -181,6 +196,8 @@ void hyb_listener_token_popped(hyb_child_t *ch);
 /* worker.c */
 void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg);
 hyb_conn_t *hyb_conn_get(conn_rec *c);
+apr_status_t hyb_register_timed_callback(apr_time_t t, ap_mpm_callback_fn_t *cb,
+                                         void *baton);
 int hyb_sock_readable(int fd);
 void hyb_worker_register_hooks(void);
 

@@ -14,6 +14,7 @@
 #include "http_vhost.h"
 
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <errno.h>
 
 
@@ -162,14 +163,44 @@ static int hyb_step_waitio(hyb_run_t *run)
     return hyb_conn_park(run, HYB_PARK_WAITIO);
 }
 
+/* A handler suspended the request (e.g. mod_dialup pacing a response with
+ * timed callbacks).  2.4 has no API to give the connection back, so it is
+ * remembered here and picked up again by the worker that ran a timed
+ * callback, once the module has moved it out of SUSPENDED. */
 static int hyb_step_suspended(hyb_run_t *run)
 {
     hyb_conn_t *hc = run->hc;
+    hyb_child_t *ch = hc->child;
 
-    /* The module that suspended it owns it now (2.4 has no resume API). */
     ap_run_suspend_connection(hc->c, hc->r);
     hc->c->sbh = NULL;
+    apr_thread_mutex_lock(ch->susp_mutex);
+    hc->job.next = (hyb_job_t *)ch->suspended;
+    ch->suspended = hc;
+    apr_thread_mutex_unlock(ch->susp_mutex);
     return 1;
+}
+
+/* Take the suspended connections that are no longer SUSPENDED. */
+static hyb_conn_t *hyb_take_unsuspended(hyb_child_t *ch)
+{
+    hyb_conn_t **pp, *done = NULL;
+
+    apr_thread_mutex_lock(ch->susp_mutex);
+    pp = &ch->suspended;
+    while (*pp) {
+        hyb_conn_t *hc = *pp;
+        if (hc->cs.state != CONN_STATE_SUSPENDED) {
+            *pp = (hyb_conn_t *)hc->job.next;
+            hc->job.next = (hyb_job_t *)done;
+            done = hc;
+        }
+        else {
+            pp = (hyb_conn_t **)&hc->job.next;
+        }
+    }
+    apr_thread_mutex_unlock(ch->susp_mutex);
+    return done;
 }
 
 static int hyb_step_linger(hyb_run_t *run)
@@ -285,6 +316,40 @@ static void hyb_conn_resume(hyb_run_t *run)
     }
 }
 
+/* Continue a connection its module took out of SUSPENDED. */
+static void hyb_conn_unsuspend(hyb_run_t *run)
+{
+    hyb_conn_t *hc = run->hc;
+    conn_rec *c = hc->c;
+
+    ap_update_sb_handle(hc->sbh, run->slot, run->index);
+    c->sbh = hc->sbh;
+    c->current_thread = run->thd;
+    ap_run_resume_connection(c, hc->r);
+    hyb_conn_loop(run);
+}
+
+/* Worker: run a timed callback, then continue the connections it (or an
+ * earlier callback) released from SUSPENDED. */
+static void hyb_run_timer(hyb_run_t *run, hyb_timer_t *tm)
+{
+    hyb_child_t *ch = hyb_child_current();
+    hyb_conn_t *hc;
+
+    tm->cb(tm->baton);
+    free(tm);
+    hc = hyb_take_unsuspended(ch);
+    while (hc) {
+        hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
+        hc->job.next = NULL;
+        run->hc = hc;
+        ch->worker_fds[run->index] = hc->fd;
+        hyb_conn_unsuspend(run);
+        ch->worker_fds[run->index] = -1;
+        hc = next;
+    }
+}
+
 static void hyb_conn_run(hyb_run_t *run)
 {
     if (!run->hc->c) {
@@ -318,6 +383,12 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
         }
         if (job->kind == HYB_JOB_ACCEPT_TOKEN) {
             hyb_listener_token_popped(ch);
+            continue;
+        }
+        if (job->kind == HYB_JOB_TIMER) {
+            hyb_run_timer(&run, (hyb_timer_t *)job);
+            ap_update_child_status_from_indexes(run.slot, run.index,
+                                                SERVER_READY, NULL);
             continue;
         }
         run.hc = (hyb_conn_t *)job;
@@ -410,4 +481,6 @@ void hyb_worker_register_hooks(void)
     ap_hook_post_read_request(hyb_post_read_request, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_connection(hyb_pre_connection, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_protocol_switch(hyb_protocol_switch, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_mpm_register_timed_callback(hyb_register_timed_callback, NULL, NULL,
+                                        APR_HOOK_MIDDLE);
 }

@@ -70,6 +70,12 @@ MPM_LOADMODULE = "LoadModule %s %s" % (MPM_MODULE, MPM_SO)
 # xfail(strict=False) only when MPM=event; under MPM=hybrid they must pass.
 # Keep tests/e2e/README.md in sync.
 EVENT_EXPECTED_FAIL = {
+    "test_timed_callbacks_pace_a_response":
+        "observed here: under event the mod_dialup-paced response does not "
+        "complete within 15 s (a suspended connection is never taken back)",
+    "test_connection_usable_after_suspended_request":
+        "2.4 has no resume for SUSPENDED connections: event never answers the "
+        "next request on a connection mod_dialup suspended (anatomy 7)",
     "test_new_connections_admitted_under_keepalive_load":
         "event stops accepting at its per-child connection limit and closes "
         "keep-alive connections when no worker is free, so busy keep-alive "
