@@ -241,6 +241,7 @@ static void hyb_child_stop(hyb_child_t *ch, hyb_exit_mode_e mode)
     int i;
 
     apr_atomic_set32(&ch->exit_mode, mode);
+    hyb_srv.retained->mpm->mpm_state = AP_MPMQ_STOPPING;
     ap_run_child_stopping(ch->pchild, mode == HYB_GRACEFUL);
     hyb_listener_wake(ch);
     if (mode == HYB_UNGRACEFUL) {

@@ -42,6 +42,7 @@ APLOG_USE_MODULE(mpm_hybrid);
 #endif
 
 #define HYB_MPM_NAME "hybrid"
+#define HYB_DEFAULT_DRAIN apr_time_from_sec(2)
 
 /* ---- what survives restarts (owner: parent main thread) ---------------- */
 
@@ -61,6 +62,7 @@ typedef struct hyb_retained_t {
     apr_time_t saturation_logged;
     int killed_in_a_row;        /* children lost to signals in a row */
     hyb_slot_t *slots;          /* first_server_limit entries */
+    apr_time_t gen_ended[16];   /* when generation g was replaced, at g % 16 */
 } hyb_retained_t;
 
 /* ---- one configuration pass (owner: parent main thread; read-only in
@@ -70,6 +72,7 @@ typedef struct hyb_server_t {
     hyb_limits_t limits;        /* directives after check_config */
     hyb_limits_t given;         /* directives as written (HYB_UNSET if not) */
     int one_process, foreground, no_detach;
+    apr_interval_time_t drain_timeout;  /* HybridDrainTimeout */
     int num_buckets;
     ap_listen_rec **listen_buckets;
     ap_pod_t **pods;

@@ -48,6 +48,7 @@ struct hyb_listener_t {
     int nsocks;
     int accepting;                  /* listen events armed */
     int stopping;                   /* no more accepts, ever */
+    apr_time_t drain_until;         /* stopping: idle keep-alive kept until */
     int paused;                     /* EMFILE back-off running */
     apr_time_t emfile_logged;
     hyb_tq_set_t *tqs;
@@ -299,18 +300,33 @@ static void hyb_l_park_linger(hyb_listener_t *l, hyb_conn_t *hc)
                   short_linger ? HYB_LINGER_SHORT : HYB_LINGER_NORMAL);
 }
 
+/* Idle keep-alive.  A stopping child keeps it only for what is left of the
+ * drain window, so a request already on its way is still served. */
+static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    apr_interval_time_t timeout = hc->ka_timeout;
+
+    if (l->stopping) {
+        timeout = l->drain_until - l->now;
+    }
+    if (timeout <= 0 || !hyb_l_watch_read(l, hc)) {
+        hc->expired = 1;
+        hyb_l_dispatch(l, hc);
+        return;
+    }
+    /* While draining, the queue of the window's full length is used: an
+     * entry may wait up to twice the window, never longer. */
+    hyb_l_enqueue(l, hc, HYB_PARK_KEEPALIVE,
+                  l->stopping ? hyb_srv.drain_timeout : timeout);
+    hyb_l_check_missed(l, hc);
+}
+
 /* A worker handed this connection back: park it as it asks. */
 static void hyb_l_park(hyb_listener_t *l, hyb_conn_t *hc)
 {
     switch (hc->park) {
     case HYB_PARK_KEEPALIVE:
-        if (l->stopping || !hyb_l_watch_read(l, hc)) {
-            hc->expired = 1;
-            hyb_l_dispatch(l, hc);
-            return;
-        }
-        hyb_l_enqueue(l, hc, HYB_PARK_KEEPALIVE, hc->ka_timeout);
-        hyb_l_check_missed(l, hc);
+        hyb_l_park_keepalive(l, hc);
         break;
     case HYB_PARK_WRITE:
     case HYB_PARK_WAITIO:
@@ -646,19 +662,15 @@ static void hyb_l_begin_stop(hyb_listener_t *l)
         return;
     }
     l->stopping = 1;
+    l->drain_until = l->now + hyb_srv.drain_timeout;
+    hyb_srv.retained->mpm->mpm_state = AP_MPMQ_STOPPING;  /* Connection: close */
     hyb_l_set_accepting(l, 0);
     hyb_sb_set_quiescing(l->ch->slot);
     hc = hyb_l_take_all_parked(l);
     while (hc) {
         hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
         hc->job.next = NULL;
-        if (hc->park == HYB_PARK_KEEPALIVE) {
-            hc->expired = 1;
-            hyb_l_dispatch(l, hc);
-        }
-        else {
-            hyb_l_park(l, hc);
-        }
+        hyb_l_park(l, hc);      /* under the stopping rules */
         hc = next;
     }
 }

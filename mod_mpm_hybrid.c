@@ -119,6 +119,30 @@ static const char *hyb_set_worker_factor(cmd_parms *cmd, void *d,
     return hyb_limits_parse_factor(arg, &hyb_srv.given.worker_factor);
 }
 
+/* HybridDrainTimeout: how long a child that stops gracefully (graceful
+ * restart, MaxConnectionsPerChild, idle reduction) keeps its idle
+ * keep-alive connections, so that a request already on its way is served
+ * (with Connection: close) instead of meeting a closed socket. */
+static const char *hyb_set_drain(cmd_parms *cmd, void *d, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    double v;
+
+    (void)d;
+    if (err) {
+        return err;
+    }
+    v = strtod(arg, &end);
+    if (end == arg || *end != '\0' || !(v >= 0.0 && v <= 60.0)) {
+        return apr_pstrcat(cmd->pool, "HybridDrainTimeout must be a number of "
+                           "seconds from 0 to 60 (e.g. 2 or 0.5), not '",
+                           arg, "'", NULL);
+    }
+    hyb_srv.drain_timeout = (apr_interval_time_t)(v * APR_USEC_PER_SEC);
+    return NULL;
+}
+
 static const command_rec hyb_cmds[] = {
     LISTEN_COMMANDS,
     AP_INIT_TAKE1("StartServers", hyb_set_start_servers, NULL, RSRC_CONF,
@@ -140,6 +164,10 @@ static const command_rec hyb_cmds[] = {
     AP_INIT_TAKE1("AsyncRequestWorkerFactor", hyb_set_worker_factor, NULL,
                   RSRC_CONF, "Accepted for compatibility with mpm_event "
                   "(see the hybrid README: capacity rule)"),
+    AP_INIT_TAKE1("HybridDrainTimeout", hyb_set_drain, NULL, RSRC_CONF,
+                  "Seconds a gracefully stopping child keeps idle keep-alive "
+                  "connections to serve a last request (default 2, 0: close "
+                  "them at once)"),
     AP_GRACEFUL_SHUTDOWN_TIMEOUT_COMMAND,
     { NULL }
 };
@@ -213,6 +241,7 @@ static int hyb_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
      * unset directive behaves exactly as under event. */
     hyb_limits_defaults(&hyb_srv.given);
     hyb_srv.limits = hyb_srv.given;
+    hyb_srv.drain_timeout = HYB_DEFAULT_DRAIN;
     ap_extended_status = 0;
     return OK;
 }

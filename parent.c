@@ -67,6 +67,29 @@ static void hyb_start_children(int n)
     }
 }
 
+/* After the last child of an old generation is gone: one line saying how
+ * long that generation took to drain after the restart that replaced it. */
+static void hyb_note_generation_drained(ap_generation_t gen)
+{
+    hyb_retained_t *r = R();
+    apr_time_t ended = r->gen_ended[gen % 16];
+    int i;
+
+    if (gen == r->mpm->my_generation || !ended) {
+        return;
+    }
+    for (i = 0; i < r->max_daemon_used; i++) {
+        if (r->slots[i].pid && r->slots[i].generation == gen) {
+            return;
+        }
+    }
+    r->gen_ended[gen % 16] = 0;
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                 "HYB0207: generation %d fully drained %" APR_TIME_T_FMT
+                 " ms after the graceful restart", gen,
+                 apr_time_as_msec(apr_time_now() - ended));
+}
+
 static void hyb_child_stopped(int slot, pid_t pid)
 {
     hyb_retained_t *r = R();
@@ -76,6 +99,7 @@ static void hyb_child_stopped(int slot, pid_t pid)
     r->slots[slot].pid = 0;
     r->slots[slot].quiescing = 0;
     ap_run_child_status(ap_server_conf, pid, gen, slot, MPM_CHILD_EXITED);
+    hyb_note_generation_drained(gen);
 }
 
 /* Callback of ap_reclaim/relieve_child_processes. */
@@ -333,6 +357,8 @@ static int hyb_stop_or_restart(int child_fatal)
         }
         return DONE;
     }
+    r->gen_ended[r->mpm->my_generation % 16] =
+        r->mpm->is_ungraceful ? 0 : apr_time_now();
     ++r->mpm->my_generation;
     ap_scoreboard_image->global->running_generation = r->mpm->my_generation;
     if (!r->mpm->is_ungraceful) {
