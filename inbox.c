@@ -93,13 +93,10 @@ static int claim_wakeup(hyb_inbox_t *ib)
     return 1;
 }
 
-/* Any thread. */
-void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job)
+/* Mutex held: append at the tail. */
+static void append_locked(hyb_inbox_t *ib, hyb_job_t *job)
 {
-    int must_signal;
-
     job->next = NULL;
-    apr_thread_mutex_lock(ib->mutex);
     if (ib->tail) {
         ib->tail->next = job;
     }
@@ -107,6 +104,15 @@ void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job)
         ib->head = job;
     }
     ib->tail = job;
+}
+
+/* Any thread. */
+void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job)
+{
+    int must_signal;
+
+    apr_thread_mutex_lock(ib->mutex);
+    append_locked(ib, job);
     must_signal = claim_wakeup(ib);
     apr_thread_mutex_unlock(ib->mutex);
     if (must_signal) {
@@ -118,15 +124,8 @@ void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job)
  * next round (hyb_inbox_take_lazy), which its tick bounds. */
 void hyb_inbox_push_lazy(hyb_inbox_t *ib, hyb_job_t *job)
 {
-    job->next = NULL;
     apr_thread_mutex_lock(ib->mutex);
-    if (ib->tail) {
-        ib->tail->next = job;
-    }
-    else {
-        ib->head = job;
-    }
-    ib->tail = job;
+    append_locked(ib, job);
     apr_thread_mutex_unlock(ib->mutex);
 }
 
