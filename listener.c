@@ -163,13 +163,16 @@ static void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
     }
 }
 
-/* Lingering close: read and discard; 1 when the peer is done (EOF/error). */
+/* Lingering close: read and discard until the socket is empty (the read
+ * event is edge-triggered); 1 when the peer is done (EOF/error).  Bounded
+ * so one fast sender cannot hold the loop: the rest waits for its next
+ * edge or the linger timeout. */
 static int hyb_l_drain(hyb_conn_t *hc)
 {
     char buf[8192];
     int i;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 128; i++) {
         ssize_t n = recv(hc->fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n == 0) {
             return 1;
