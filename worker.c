@@ -132,9 +132,12 @@ static int hyb_step_write(hyb_run_t *run)
         return hyb_conn_park(run, HYB_PARK_WRITE);
     }
     else if (c->keepalive != AP_CONN_KEEPALIVE || c->aborted
-             || hyb_child_exit_mode(hc->child) != HYB_RUN) {
+             || hyb_child_exit_mode(hc->child) == HYB_UNGRACEFUL) {
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "no keep-alive");
     }
+    /* A child stopping gracefully still parks the connection: the response
+     * promised keep-alive, so the client may already be sending its next
+     * request, which the listener answers within the drain window. */
     else if (c->data_in_input_filters || hyb_sock_readable(hc->fd)) {
         hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "next request waiting");
     }
