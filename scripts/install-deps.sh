@@ -13,6 +13,7 @@ packages=(
     libevent-dev                 # libevent_core, libevent_pthreads
     libcmocka-dev                # unit tests
     python3-pytest curl wrk      # end-to-end tests
+    openssl                      # certificates for the TLS tests
     pkg-config make gcc libc6-dev  # libc6-dev is only a Recommends of gcc
 )
 
