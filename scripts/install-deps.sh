@@ -14,6 +14,7 @@ packages=(
     libcmocka-dev                # unit tests
     python3-pytest curl wrk      # end-to-end tests
     openssl                      # certificates for the TLS tests
+    php-fpm                      # the PHP-FPM (mod_proxy_fcgi) tests
     pkg-config make gcc libc6-dev  # libc6-dev is only a Recommends of gcc
 )
 
