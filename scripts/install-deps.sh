@@ -15,6 +15,7 @@ packages=(
     python3-pytest curl wrk      # end-to-end tests
     openssl                      # certificates for the TLS tests
     php-fpm                      # the PHP-FPM (mod_proxy_fcgi) tests
+    nghttp2-client               # h2load for the HTTP/2 load test
     pkg-config make gcc libc6-dev  # libc6-dev is only a Recommends of gcc
 )
 

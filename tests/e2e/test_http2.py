@@ -1,5 +1,7 @@
 """mod_http2 over the MPM: secondary connections, multiplexing, idle close."""
 
+import re
+import shutil
 import socket
 import subprocess
 import time
@@ -127,3 +129,24 @@ def test_h2_graceful_restart_sends_goaway(h2srv):
     # old generation drains (no stuck G processes)
     assert wait_for(lambda: server_status_auto(h2srv.port)["Stopping"] == 0, 10), \
         server_status_auto(h2srv.port)
+
+
+H2LOAD = shutil.which("h2load")
+
+
+@pytest.mark.skipif(H2LOAD is None, reason="h2load (nghttp2-client) is not installed")
+def test_h2load_no_failed_requests(apache_factory):
+    """h2load -c 100 -m 10 -n 20000 over h2c (prior knowledge): every
+    request succeeds; flow-control and idle waits go through the MPM's
+    wait-io state, not a blocked worker."""
+    srv = apache_factory(modules=["http2"], keepalive_timeout=5, extra=H2_EXTRA,
+                         max_keepalive_requests=0)
+    p = subprocess.run(["timeout", "120", H2LOAD, "-c", "100", "-m", "10",
+                        "-n", "20000", "http://127.0.0.1:%d/small.txt" % srv.port],
+                       capture_output=True, text=True, timeout=130)
+    out = p.stdout + p.stderr
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored", out)
+    assert p.returncode == 0 and m, out[-2000:]
+    total, _started, done, ok, failed, errored = map(int, m.groups())
+    assert (done, ok, failed, errored) == (20000, 20000, 0, 0), out[-2000:]
