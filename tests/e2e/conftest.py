@@ -70,6 +70,10 @@ MPM_LOADMODULE = "LoadModule %s %s" % (MPM_MODULE, MPM_SO)
 # xfail(strict=False) only when MPM=event; under MPM=hybrid they must pass.
 # Keep tests/e2e/README.md in sync.
 EVENT_EXPECTED_FAIL = {
+    "test_h2load_no_failed_requests":
+        "observed here: with 100 h2c clients on 2 children x 10 threads event "
+        "fails about 14% of the requests (connections over its per-child "
+        "limit are refused or closed)",
     "test_graceful_restart_storm_loses_no_request":
         "event closes keep-alive connections of old-generation children at "
         "once, so clients whose next request crosses a graceful restart see "
