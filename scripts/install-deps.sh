@@ -16,6 +16,7 @@ packages=(
     openssl                      # certificates for the TLS tests
     php-fpm                      # the PHP-FPM (mod_proxy_fcgi) tests
     nghttp2-client               # h2load for the HTTP/2 load test
+    python3-websockets           # echo backend for the WebSocket test
     pkg-config make gcc libc6-dev  # libc6-dev is only a Recommends of gcc
 )
 
