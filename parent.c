@@ -55,8 +55,9 @@ static int hyb_make_child(int slot)
     return 0;
 }
 
-/* Start up to n children in free slots. */
-static void hyb_start_children(int n)
+/* Start up to n children in free slots; returns how many are still to
+ * start (no free slot for them yet). */
+static int hyb_start_children(int n)
 {
     int i;
 
@@ -65,6 +66,7 @@ static void hyb_start_children(int n)
             n--;
         }
     }
+    return n;
 }
 
 /* After the last child of an old generation is gone: one line saying how
@@ -283,9 +285,12 @@ static int hyb_main_loop(int *remaining_to_start)
             continue;
         }
         if (*remaining_to_start) {
-            hyb_start_children(*remaining_to_start);
-            *remaining_to_start = 0;
-            continue;
+            int before = *remaining_to_start;
+            *remaining_to_start = hyb_start_children(before);
+            if (*remaining_to_start < before) {
+                continue;
+            }
+            *remaining_to_start = 0;    /* no free slot: maintenance decides */
         }
         hyb_idle_maintenance();
     }
@@ -404,11 +409,11 @@ int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
     }
     ap_scoreboard_image->global->running_generation = r->mpm->my_generation;
     ap_unixd_mpm_set_signals(pconf, hyb_srv.one_process);
-    remaining = hyb_srv.limits.start_servers;
-    if (!r->mpm->was_graceful) {
-        hyb_start_children(remaining);
-        remaining = 0;
-    }
+    /* The new generation starts at once, in the slots the old one does not
+     * hold (old children stopped accepting as soon as they were told), so
+     * a graceful restart leaves no second without an accepting child;
+     * whatever does not fit starts as old children exit. */
+    remaining = hyb_start_children(hyb_srv.limits.start_servers);
     hyb_log_started();
     r->mpm->mpm_state = AP_MPMQ_RUNNING;
     r->mpm->restart_pending = r->mpm->shutdown_pending = 0;
