@@ -233,6 +233,20 @@ static void hyb_idle_maintenance(void)
     }
 }
 
+/* Right after a child exited: spawn (never retire) if spare threads are
+ * short. */
+static void hyb_spawn_if_short(void)
+{
+    int free_slots[HYB_MAX_SPAWN_RATE];
+    hyb_idle_count_t n;
+
+    hyb_sb_count(&n, free_slots, HYB_MAX_SPAWN_RATE);
+    R()->max_daemon_used = n.max_daemon_used;
+    if (n.idle_threads < hyb_srv.limits.min_spare_threads) {
+        hyb_spawn_for_idle(&n, free_slots);
+    }
+}
+
 /* ---- main loop ----------------------------------------------------------- */
 
 static void hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
@@ -282,6 +296,13 @@ static int hyb_main_loop(int *remaining_to_start)
         ap_wait_or_timeout(&why, &status, &pid, hyb_srv.pconf, ap_server_conf);
         if (pid.pid != -1) {
             hyb_handle_exit(&pid, why, status, &child_fatal);
+            if (!*remaining_to_start && !r->mpm->shutdown_pending
+                && !r->mpm->restart_pending) {
+                /* A child that recycled (MaxConnectionsPerChild) is
+                 * replaced now if spare threads run short, not a tick
+                 * later.  Retiring stays on the one-per-second tick. */
+                hyb_spawn_if_short();
+            }
             continue;
         }
         if (*remaining_to_start) {

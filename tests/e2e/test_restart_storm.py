@@ -103,8 +103,9 @@ def test_graceful_restart_storm_loses_no_request(apache_factory):
 
 @pytest.mark.slow
 def test_recycling_storm_loses_no_request(apache_factory):
-    """MaxConnectionsPerChild 50 recycles children every few seconds."""
-    srv = apache_factory(keepalive_timeout=30, max_keepalive_requests=0,
+    """MaxConnectionsPerChild 50 recycles children every few seconds
+    (MaxKeepAliveRequests 20 makes the clients reconnect all the time)."""
+    srv = apache_factory(keepalive_timeout=30, max_keepalive_requests=20,
                          mpm={"StartServers": 2, "ServerLimit": 16,
                               "ThreadsPerChild": 25, "MaxRequestWorkers": 100,
                               "MinSpareThreads": 25, "MaxSpareThreads": 75,
