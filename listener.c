@@ -59,6 +59,8 @@ struct hyb_listener_t {
     apr_uint32_t conns;             /* every open connection of the child */
     hyb_job_t accept_token;         /* in the queue while token_queued */
     int token_queued;
+    int admit;                      /* accepts allowed before the starved
+                                     * check applies again (token turn) */
     volatile apr_uint32_t token_popped;   /* atomic: set by the worker that
                                            * popped accept_token */
     apr_uint32_t parked[HYB_PARK_CLOSE];  /* per park kind */
@@ -208,11 +210,15 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
         hc->missed_edge = 1;    /* a worker owns it; checked when it parks */
         break;
     case HYB_PARK_KEEPALIVE:
-        hyb_l_dispatch(l, hc);
-        break;
     case HYB_PARK_WRITE:
     case HYB_PARK_WAITIO:
-        if (hyb_l_wants_read(hc)) {
+        /* The edge may be stale: raised before the connection was handed
+         * back (e.g. its first request, right after accept) and reported
+         * only after it parked.  A worker sent for nothing would block in a
+         * read, so look first (one MSG_PEEK, cheaper than the epoll_ctl
+         * pair event pays per request). */
+        if ((hc->parked == HYB_PARK_KEEPALIVE || hyb_l_wants_read(hc))
+            && hyb_sock_readable(hc->fd)) {
             hyb_l_dispatch(l, hc);
         }
         break;
@@ -628,7 +634,10 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
             hyb_l_begin_stop(l);
             return;
         }
-        if (hyb_queue_starved(l->ch->queue)) {
+        if (l->admit > 0) {
+            l->admit--;
+        }
+        else if (hyb_queue_starved(l->ch->queue)) {
             hyb_l_set_accepting(l, 0);
             return;
         }
@@ -710,6 +719,7 @@ static void hyb_l_gate_accept(hyb_listener_t *l)
     }
     if (apr_atomic_xchg32(&l->token_popped, 0)) {
         l->token_queued = 0;
+        l->admit = HYB_ACCEPT_BATCH;    /* this turn admits a batch */
         hyb_l_set_accepting(l, 1);
     }
     else if (!hyb_queue_starved(l->ch->queue)) {
@@ -771,7 +781,6 @@ static struct event_base *hyb_l_new_base(void)
         return NULL;
     }
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     event_config_avoid_method(cfg, "select");
     event_config_avoid_method(cfg, "poll");
     base = event_base_new_with_config(cfg);
