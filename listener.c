@@ -5,10 +5,11 @@
  *
  * Everything in hyb_listener_t is owned by the listener thread; workers
  * reach it only through the inbox.  A connection's read event is
- * registered once, edge-triggered and persistent, the first time it parks,
- * so parking and waking cost no epoll_ctl; an edge that arrives while a
- * worker owns the connection is remembered (missed_edge) and checked with a
- * MSG_PEEK when the connection comes back.
+ * registered once, at accept, edge-triggered and persistent, so parking and
+ * waking cost no epoll_ctl; an edge that arrives while a worker owns the
+ * connection is remembered (missed_edge) and checked with a MSG_PEEK when
+ * the connection comes back, and an edge for a parked connection is checked
+ * the same way before a worker is sent.
  *
  * Capacity rule: the child accepts while no runnable job waits for a
  * worker (hyb_queue_starved); parked connections cost no worker and are not
