@@ -139,8 +139,15 @@ def test_h2load_no_failed_requests(apache_factory):
     """h2load -c 100 -m 10 -n 20000 over h2c (prior knowledge): every
     request succeeds; flow-control and idle waits go through the MPM's
     wait-io state, not a blocked worker."""
+    # Fixed process count: idle-thread maintenance retiring a child in the
+    # middle would send GOAWAY to its h2 clients, which h2load counts as
+    # failed requests (h2 streams run on mod_http2's threads, so MPM
+    # workers look idle under this load).
     srv = apache_factory(modules=["http2"], keepalive_timeout=5, extra=H2_EXTRA,
-                         max_keepalive_requests=0)
+                         max_keepalive_requests=0,
+                         mpm={"StartServers": 2, "ServerLimit": 2,
+                              "ThreadsPerChild": 10, "MaxRequestWorkers": 20,
+                              "MinSpareThreads": 5, "MaxSpareThreads": 20})
     p = subprocess.run(["timeout", "120", H2LOAD, "-c", "100", "-m", "10",
                         "-n", "20000", "http://127.0.0.1:%d/small.txt" % srv.port],
                        capture_output=True, text=True, timeout=130)
