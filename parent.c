@@ -249,8 +249,10 @@ static void hyb_spawn_if_short(void)
 
 /* ---- main loop ----------------------------------------------------------- */
 
-static void hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
-                            int *child_fatal)
+/* Returns 1 when a child of ours exited normally (not killed by a signal),
+ * e.g. after MaxConnectionsPerChild. */
+static int hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
+                           int *child_fatal)
 {
     hyb_retained_t *r = R();
     int processed = ap_process_child_status(pid, why, status);
@@ -273,14 +275,15 @@ static void hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
         else if (!signalled) {
             r->killed_in_a_row = 0;
         }
-        return;
+        return !signalled && processed != APEXIT_CHILDFATAL;
     }
     if (apr_proc_other_child_alert(pid, APR_OC_REASON_DEATH, status)
         == APR_SUCCESS) {
-        return;
+        return 0;
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
                  "HYB0205: reaped unknown process %" APR_PID_T_FMT, pid->pid);
+    return 0;
 }
 
 static int hyb_main_loop(int *remaining_to_start)
@@ -295,12 +298,13 @@ static int hyb_main_loop(int *remaining_to_start)
 
         ap_wait_or_timeout(&why, &status, &pid, hyb_srv.pconf, ap_server_conf);
         if (pid.pid != -1) {
-            hyb_handle_exit(&pid, why, status, &child_fatal);
-            if (!*remaining_to_start && !r->mpm->shutdown_pending
+            int clean = hyb_handle_exit(&pid, why, status, &child_fatal);
+            if (clean && !*remaining_to_start && !r->mpm->shutdown_pending
                 && !r->mpm->restart_pending) {
                 /* A child that recycled (MaxConnectionsPerChild) is
                  * replaced now if spare threads run short, not a tick
-                 * later.  Retiring stays on the one-per-second tick. */
+                 * later.  Crashes keep their own throttle (see
+                 * hyb_handle_exit); retiring stays one per second. */
                 hyb_spawn_if_short();
             }
             continue;
