@@ -56,9 +56,4 @@ int hyb_limits_check(hyb_limits_t *l, int first_server_limit,
  * message (static string). */
 const char *hyb_limits_parse_factor(const char *arg, double *out);
 
-/* The per-child connection capacity rule (see README "Capacity"): may a
- * child with these numbers accept more connections?  runnable_waiting is
- * the number of queued jobs no worker has taken yet. */
-int hyb_limits_may_accept(unsigned int runnable_waiting);
-
 #endif

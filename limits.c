@@ -208,8 +208,3 @@ const char *hyb_limits_parse_factor(const char *arg, double *out)
     *out = val < 1 ? 1.0 : val;
     return NULL;
 }
-
-int hyb_limits_may_accept(unsigned int runnable_waiting)
-{
-    return runnable_waiting == 0;
-}

@@ -676,7 +676,10 @@ static void hyb_l_begin_stop(hyb_listener_t *l)
     }
     l->stopping = 1;
     l->drain_until = l->now + hyb_srv.drain_timeout;
-    hyb_srv.retained->mpm->mpm_state = AP_MPMQ_STOPPING;  /* Connection: close */
+    /* httpd reads mpm_state without a lock (ap_set_keepalive: Connection:
+     * close when STOPPING).  In a child only the main thread (start, stop)
+     * and this thread (stop) write it, and both only move it to STOPPING. */
+    hyb_srv.retained->mpm->mpm_state = AP_MPMQ_STOPPING;
     hyb_l_set_accepting(l, 0);
     hyb_sb_set_quiescing(l->ch->slot);
     hc = hyb_l_take_all_parked(l);

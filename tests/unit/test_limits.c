@@ -392,13 +392,6 @@ static void test_parse_factor_rejects(void **state)
     }
 }
 
-static void test_may_accept(void **state)
-{
-    (void)state;
-    assert_true(hyb_limits_may_accept(0));
-    assert_false(hyb_limits_may_accept(1));
-    assert_false(hyb_limits_may_accept(1000));
-}
 
 static const struct CMUnitTest limits_tests[] = {
     cmocka_unit_test(test_defaults),
@@ -414,7 +407,6 @@ static const struct CMUnitTest limits_tests[] = {
     cmocka_unit_test(test_null_warn_fn),
     cmocka_unit_test(test_parse_factor_ok),
     cmocka_unit_test(test_parse_factor_rejects),
-    cmocka_unit_test(test_may_accept),
 };
 
 HYB_TEST_GROUP(hyb_test_limits, limits_tests);
