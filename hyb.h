@@ -32,6 +32,7 @@
 #include "inbox.h"
 #include "tqueue.h"
 #include "hyb_limits.h"
+#include "headscan.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -63,6 +64,10 @@ typedef struct hyb_retained_t {
     int killed_in_a_row;        /* children lost to signals in a row */
     hyb_slot_t *slots;          /* first_server_limit entries */
     apr_time_t gen_ended[16];   /* when generation g was replaced, at g % 16 */
+    volatile apr_uint32_t *gathering;   /* shared memory, one per slot: the
+                                         * connections gathering a head;
+                                         * written by the slot's listener,
+                                         * zeroed by the parent at reap */
 } hyb_retained_t;
 
 /* ---- one configuration pass (owner: parent main thread; read-only in
@@ -73,6 +78,9 @@ typedef struct hyb_server_t {
     hyb_limits_t given;         /* directives as written (HYB_UNSET if not) */
     int one_process, foreground, no_detach;
     apr_interval_time_t drain_timeout;  /* HybridDrainTimeout */
+    int gather;                 /* HybridGatherHeads (default on) */
+    apr_size_t gather_max;      /* HybridGatherMaxHead; 0 until derived */
+    int gather_per_ip;          /* HybridGatherPerIP; 0: no cap */
     int num_buckets;
     ap_listen_rec **listen_buckets;
     ap_pod_t **pods;
@@ -125,6 +133,8 @@ typedef enum {
     HYB_PARK_WRITE,             /* write completion, poll per sense */
     HYB_PARK_WAITIO,            /* CONN_STATE_ASYNC_WAITIO, poll per sense */
     HYB_PARK_LINGER,            /* drain after shutdown(WR) */
+    HYB_PARK_GATHER,            /* listener only: waiting for a whole
+                                 * request head (or TLS record) */
     HYB_PARK_CLOSE              /* close now */
 } hyb_park_e;
 
@@ -146,8 +156,17 @@ typedef struct hyb_conn_t {
     apr_interval_time_t io_timeout;     /* per-vhost Timeout */
     int linger_short;
 
+    hyb_hs_mode_e gather_mode;  /* how to gather its next request after
+                                 * keep-alive; HYB_HS_AUTO: don't */
+    int partial;                /* part of the next head is already in */
+
     /* Set by the listener before a queue push, read by the worker. */
     int expired;                /* parked connection timed out */
+    int head_expired;           /* gathering timed out: reads must not wait */
+    int tls;                    /* its first bytes were a TLS record */
+
+    /* Worker-only. */
+    ap_filter_t *expired_f;     /* the no-wait filter while it is in place */
 
     /* Listener-only. */
     hyb_park_e parked;          /* where it waits now (NONE: in a worker) */
@@ -157,6 +176,11 @@ typedef struct hyb_conn_t {
     hyb_tq_entry_t tqe;          /* in the timeout queue of its park kind */
     hyb_tq_entry_t trim_e;       /* in the listener's memory-trim queue */
     apr_time_t linger_deadline;
+    hyb_hs_t hs;                /* gathering: scan state */
+    apr_time_t gather_start;    /* gathering: when its first byte came */
+    apr_uint32_t gather_bytes;  /* gathering: bytes available at last look */
+    int ip_counted;             /* gathering: counted in the per-IP table */
+    int regather;               /* taken out of GATHER by begin_stop */
 } hyb_conn_t;
 
 #define HYB_JOB_CONN         1
@@ -203,6 +227,32 @@ apr_status_t hyb_register_timed_callback(apr_time_t t, ap_mpm_callback_fn_t *cb,
                                          void *baton);
 int hyb_sock_readable(int fd);
 void hyb_worker_register_hooks(void);
+
+/* gather.c */
+typedef struct hyb_head_timeout_t {
+    apr_interval_time_t timeout;        /* from the first byte */
+    apr_interval_time_t max_timeout;    /* cap of the extension; 0: none */
+    apr_interval_time_t per_byte;       /* extension per byte; 0: none */
+} hyb_head_timeout_t;
+const char *hyb_set_gather(cmd_parms *cmd, void *d, int on);
+const char *hyb_set_gather_max(cmd_parms *cmd, void *d, const char *arg);
+const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d, const char *arg);
+void *hyb_gather_create_server_config(apr_pool_t *p, server_rec *s);
+void hyb_gather_post_config(apr_pool_t *p, server_rec *main_server);
+const hyb_head_timeout_t *hyb_head_timeout(server_rec *s);
+apr_time_t hyb_head_deadline(const hyb_head_timeout_t *t, apr_time_t start,
+                             apr_uint32_t bytes);
+hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c, int tls);
+int hyb_head_ready(int fd, hyb_hs_mode_e mode);     /* 1, 0 or -1 */
+void hyb_gather_add_nowait(hyb_conn_t *hc);
+void hyb_gather_remove_nowait(hyb_conn_t *hc);
+void hyb_gather_register_hooks(void);
+
+/* status.c */
+apr_status_t hyb_status_init(hyb_retained_t *r);
+void hyb_status_set_gathering(int slot, apr_uint32_t n);
+void hyb_status_clear(int slot);
+void hyb_status_register_hooks(void);
 
 /* scoreboard.c */
 void hyb_sb_worker_start(int slot, int thread);

@@ -14,8 +14,15 @@
  * Capacity rule: the child accepts while no runnable job waits for a
  * worker (hyb_queue_starved); parked connections cost no worker and are not
  * counted against any limit.
+ *
+ * Head gathering (HybridGatherHeads): a new connection, and a keep-alive
+ * one that becomes readable, goes to a worker only when hyb_hs_scan finds
+ * its whole request head (or TLS record) in the socket, looked at with
+ * MSG_PEEK into one buffer of the listener; until then it waits here
+ * (HYB_PARK_GATHER) under its server's head timeout.
  */
 #include "hyb.h"
+#include "iptab.h"
 
 #include <sys/socket.h>
 #include <errno.h>
@@ -27,6 +34,9 @@
 #define HYB_EMFILE_PAUSE_MS   100
 /* A keep-alive connection idle this long gives its free memory back. */
 #define HYB_TRIM_AFTER        apr_time_from_sec(1)
+/* A gathering connection whose head timeout was extended (MinRate) is
+ * looked at again this often until its extended deadline. */
+#define HYB_GATHER_RECHECK    apr_time_from_sec(1)
 
 typedef struct hyb_lsock_t {
     hyb_listener_t *l;
@@ -65,6 +75,10 @@ struct hyb_listener_t {
     volatile apr_uint32_t token_popped;   /* atomic: set by the worker that
                                            * popped accept_token */
     apr_uint32_t parked[HYB_PARK_CLOSE];  /* per park kind */
+    unsigned char *peek;            /* gathering: hyb_srv.gather_max bytes */
+    hyb_iptab_t *per_ip;            /* gathering per client address, when
+                                     * HybridGatherPerIP is set */
+    apr_time_t per_ip_logged;
 };
 
 static hyb_conn_t *hyb_l_conn_of(hyb_tq_entry_t *e)
@@ -117,6 +131,7 @@ static void hyb_l_publish(hyb_listener_t *l)
                           l->parked[HYB_PARK_WRITE],
                           l->parked[HYB_PARK_WAITIO],
                           l->parked[HYB_PARK_LINGER], 0);
+    hyb_status_set_gathering(l->ch->slot, l->parked[HYB_PARK_GATHER]);
 }
 
 static void hyb_l_enqueue(hyb_listener_t *l, hyb_conn_t *hc, hyb_park_e kind,
@@ -130,10 +145,15 @@ static void hyb_l_enqueue(hyb_listener_t *l, hyb_conn_t *hc, hyb_park_e kind,
     }
 }
 
+static void hyb_l_ip_release(hyb_listener_t *l, hyb_conn_t *hc);
+
 static void hyb_l_unqueue(hyb_listener_t *l, hyb_conn_t *hc)
 {
     if (hc->parked == HYB_PARK_NONE) {
         return;
+    }
+    if (hc->parked == HYB_PARK_GATHER) {
+        hyb_l_ip_release(l, hc);
     }
     l->parked[hc->parked]--;
     hc->parked = HYB_PARK_NONE;
@@ -187,6 +207,206 @@ static int hyb_l_drain(hyb_conn_t *hc)
     return 0;
 }
 
+/* ---- gathering request heads ---------------------------------------------- */
+
+typedef enum {
+    HYB_HEAD_NONE,              /* no byte yet */
+    HYB_HEAD_PART,              /* part of a head */
+    HYB_HEAD_READY,             /* a whole head (or record): send a worker */
+    HYB_HEAD_GONE               /* EOF or error: send a worker (or close) */
+} hyb_head_e;
+
+/* Look at what the client has sent so far; nothing is consumed. */
+static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    ssize_t n = recv(hc->fd, l->peek, hyb_srv.gather_max,
+                     MSG_PEEK | MSG_DONTWAIT);
+
+    if (n == 0) {
+        return HYB_HEAD_GONE;
+    }
+    if (n < 0) {
+        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+               ? HYB_HEAD_NONE : HYB_HEAD_GONE;
+    }
+    hc->gather_bytes = (apr_uint32_t)n;
+    if (hyb_hs_scan(&hc->hs, l->peek, (size_t)n, hyb_srv.gather_max)
+        != HYB_HS_MORE) {
+        hc->tls |= hc->hs.tls;
+        return HYB_HEAD_READY;
+    }
+    hc->tls |= hc->hs.tls;
+    return HYB_HEAD_PART;
+}
+
+/* Head timeouts follow the connection's server (mod_reqtimeout uses the
+ * same); a connection that has no conn_rec yet uses the main server's. */
+static const hyb_head_timeout_t *hyb_l_head_timeout(const hyb_conn_t *hc)
+{
+    return hyb_head_timeout(hc->c ? hc->c->base_server : ap_server_conf);
+}
+
+static int hyb_l_ip_key(hyb_conn_t *hc, const void **key, size_t *len)
+{
+    apr_sockaddr_t *sa;
+
+    if (apr_socket_addr_get(&sa, APR_REMOTE, hc->sock) != APR_SUCCESS) {
+        return 0;
+    }
+    *key = sa->ipaddr_ptr;
+    *len = (size_t)sa->ipaddr_len;
+    return 1;
+}
+
+static void hyb_l_ip_release(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    const void *key;
+    size_t len;
+
+    if (hc->ip_counted && hyb_l_ip_key(hc, &key, &len)) {
+        hyb_iptab_dec(l->per_ip, key, len);
+    }
+    hc->ip_counted = 0;
+}
+
+static void hyb_l_log_refused(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    apr_sockaddr_t *sa;
+    char *ip = NULL;
+
+    if (l->now - l->per_ip_logged < apr_time_from_sec(10)) {
+        return;
+    }
+    l->per_ip_logged = l->now;
+    if (apr_socket_addr_get(&sa, APR_REMOTE, hc->sock) == APR_SUCCESS) {
+        apr_sockaddr_ip_get(&ip, sa);
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                 "HYB0403: closed a new connection from %s: %d connections "
+                 "from that address already wait for a request head in this "
+                 "child (HybridGatherPerIP %d); logged at most every 10 s",
+                 ip ? ip : "?", hyb_srv.gather_per_ip, hyb_srv.gather_per_ip);
+}
+
+/* Count a connection that starts gathering; 0 when HybridGatherPerIP
+ * refuses it.  The cap applies to new connections only: a keep-alive
+ * connection already served its client and is counted, never refused. */
+static int hyb_l_ip_admit(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    const void *key;
+    size_t len;
+    int n;
+
+    if (!l->per_ip || !hyb_l_ip_key(hc, &key, &len)) {
+        return 1;
+    }
+    n = hyb_iptab_inc(l->per_ip, key, len);
+    if (n < 0) {
+        return 1;               /* out of memory: not counted */
+    }
+    hc->ip_counted = 1;
+    if (n <= hyb_srv.gather_per_ip || hc->c) {
+        return 1;
+    }
+    hyb_l_ip_release(l, hc);
+    hyb_l_log_refused(l, hc);
+    return 0;
+}
+
+/* Wait in the listener for the rest of the head, under the head timeout
+ * (or what is left of the drain window of a stopping child). */
+static void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    if (!hyb_l_ip_admit(l, hc)) {
+        hyb_l_close(l, hc);
+        return;
+    }
+    hyb_l_enqueue(l, hc, HYB_PARK_GATHER,
+                  l->stopping ? hyb_srv.drain_timeout
+                              : hyb_l_head_timeout(hc)->timeout);
+}
+
+/* Look again at a connection that gathers (or starts to). */
+static void hyb_l_gather(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    switch (hyb_l_look(l, hc)) {
+    case HYB_HEAD_READY:
+        hyb_l_dispatch(l, hc);
+        break;
+    case HYB_HEAD_GONE:
+        if (hc->c) {
+            hyb_l_dispatch(l, hc);  /* the worker closes it as usual */
+        }
+        else {
+            hyb_l_close(l, hc);     /* closed before a byte: nothing to run */
+        }
+        break;
+    default:
+        if (hc->parked != HYB_PARK_GATHER) {
+            hyb_l_gather_park(l, hc);
+        }
+        break;
+    }
+}
+
+/* A new connection: to a worker at once without gathering, else once its
+ * first head is in. */
+static void hyb_l_start_new(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    if (!hyb_srv.gather) {
+        hyb_l_dispatch(l, hc);
+        return;
+    }
+    hyb_hs_init(&hc->hs, HYB_HS_AUTO);
+    hc->gather_start = l->now;
+    hyb_l_gather(l, hc);
+}
+
+/* A parked keep-alive connection may have bytes: serve a whole head at
+ * once, gather a partial one, ignore a stale edge. */
+static void hyb_l_ka_readable(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    if (hc->gather_mode == HYB_HS_AUTO) {
+        if (hyb_sock_readable(hc->fd)) {
+            hyb_l_dispatch(l, hc);
+        }
+        return;
+    }
+    hyb_hs_init(&hc->hs, hc->gather_mode);
+    hc->gather_start = l->now;
+    switch (hyb_l_look(l, hc)) {
+    case HYB_HEAD_NONE:
+        break;
+    case HYB_HEAD_PART:
+        hyb_l_unqueue(l, hc);
+        hyb_l_gather_park(l, hc);
+        break;
+    default:
+        hyb_l_dispatch(l, hc);
+        break;
+    }
+}
+
+/* The head timeout of a gathering connection came: extended by what it
+ * sent (MinRate), else the worker runs it with reads that do not wait, so
+ * httpd answers the timeout as its own read timeout (408, log, close). */
+static void hyb_l_gather_expired(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    apr_time_t deadline = hyb_head_deadline(hyb_l_head_timeout(hc),
+                                            hc->gather_start, hc->gather_bytes);
+
+    if (l->stopping && deadline > l->drain_until) {
+        deadline = l->drain_until;
+    }
+    if (deadline > l->now) {
+        hyb_tq_append(hyb_tq_set_get(l->tqs, HYB_GATHER_RECHECK), &hc->tqe,
+                      l->now);
+        return;
+    }
+    hc->head_expired = 1;
+    hyb_l_dispatch(l, hc);
+}
+
 /* ---- per-connection events ------------------------------------------------- */
 
 /* Does a connection parked for I/O wait for readability?  Write completion
@@ -211,15 +431,18 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
         hc->missed_edge = 1;    /* a worker owns it; checked when it parks */
         break;
     case HYB_PARK_KEEPALIVE:
+        /* The edge may be stale: raised before the connection was handed
+         * back and reported only after it parked.  A worker sent for
+         * nothing would block in a read, so look first (one MSG_PEEK,
+         * cheaper than the epoll_ctl pair event pays per request). */
+        hyb_l_ka_readable(l, hc);
+        break;
+    case HYB_PARK_GATHER:
+        hyb_l_gather(l, hc);
+        break;
     case HYB_PARK_WRITE:
     case HYB_PARK_WAITIO:
-        /* The edge may be stale: raised before the connection was handed
-         * back (e.g. its first request, right after accept) and reported
-         * only after it parked.  A worker sent for nothing would block in a
-         * read, so look first (one MSG_PEEK, cheaper than the epoll_ctl
-         * pair event pays per request). */
-        if ((hc->parked == HYB_PARK_KEEPALIVE || hyb_l_wants_read(hc))
-            && hyb_sock_readable(hc->fd)) {
+        if (hyb_l_wants_read(hc) && hyb_sock_readable(hc->fd)) {
             hyb_l_dispatch(l, hc);
         }
         break;
@@ -328,7 +551,10 @@ static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
      * entry may wait up to twice the window, never longer. */
     hyb_l_enqueue(l, hc, HYB_PARK_KEEPALIVE,
                   l->stopping ? hyb_srv.drain_timeout : timeout);
-    hyb_l_check_missed(l, hc);
+    if (hc->missed_edge || hc->partial) {
+        hc->missed_edge = hc->partial = 0;
+        hyb_l_ka_readable(l, hc);
+    }
 }
 
 /* A worker handed this connection back: park it as it asks. */
@@ -489,6 +715,10 @@ static void hyb_l_expire(hyb_listener_t *l, hyb_conn_t *hc)
         hyb_l_close(l, hc);
         return;
     }
+    if (hc->parked == HYB_PARK_GATHER) {
+        hyb_l_gather_expired(l, hc);
+        return;
+    }
     hc->expired = 1;
     hyb_l_dispatch(l, hc);
 }
@@ -629,7 +859,7 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
             hyb_l_close(l, hc);
             continue;
         }
-        hyb_l_dispatch(l, hc);
+        hyb_l_start_new(l, hc);
         if (l->conns_left > 0 && --l->conns_left == 0) {
             hyb_child_request_exit(l->ch);
             hyb_l_begin_stop(l);
@@ -658,6 +888,7 @@ static hyb_conn_t *hyb_l_take_all_parked(hyb_listener_t *l)
     while ((e = hyb_tq_set_pop_expired(l->tqs, far)) != NULL) {
         hyb_conn_t *hc = hyb_l_conn_of(e);
         e->q = NULL;
+        hc->regather = (hc->parked == HYB_PARK_GATHER);
         hyb_l_unqueue(l, hc);
         hc->job.next = (hyb_job_t *)list;
         list = hc;
@@ -686,7 +917,13 @@ static void hyb_l_begin_stop(hyb_listener_t *l)
     while (hc) {
         hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
         hc->job.next = NULL;
-        hyb_l_park(l, hc);      /* under the stopping rules */
+        if (hc->regather) {     /* under the stopping rules */
+            hc->regather = 0;
+            hyb_l_gather_park(l, hc);
+        }
+        else {
+            hyb_l_park(l, hc);
+        }
         hc = next;
     }
 }
@@ -800,6 +1037,25 @@ static apr_status_t hyb_l_cleanup(void *arg)
         event_base_free(l->base);
         l->base = NULL;
     }
+    hyb_iptab_destroy(l->per_ip);
+    l->per_ip = NULL;
+    return APR_SUCCESS;
+}
+
+/* The gathering buffer (one per child: connections keep only their scan
+ * state) and the per-address table when a cap is set. */
+static apr_status_t hyb_l_gather_init(hyb_listener_t *l)
+{
+    if (!hyb_srv.gather) {
+        return APR_SUCCESS;
+    }
+    l->peek = apr_palloc(l->pool, hyb_srv.gather_max);
+    if (hyb_srv.gather_per_ip > 0) {
+        l->per_ip = hyb_iptab_create();
+        if (!l->per_ip) {
+            return APR_ENOMEM;
+        }
+    }
     return APR_SUCCESS;
 }
 
@@ -861,6 +1117,9 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     l->accept_token.kind = HYB_JOB_ACCEPT_TOKEN;
     if (!l->inbox_ev || !l->timer_ev || !l->retry_ev || !l->tick_ev
         || event_add(l->inbox_ev, NULL) != 0) {
+        return APR_ENOMEM;
+    }
+    if (hyb_l_gather_init(l) != APR_SUCCESS) {
         return APR_ENOMEM;
     }
     ch->listener = l;

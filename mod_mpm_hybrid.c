@@ -168,6 +168,16 @@ static const command_rec hyb_cmds[] = {
                   "Seconds a gracefully stopping child keeps idle keep-alive "
                   "connections to serve a last request (default 2, 0: close "
                   "them at once)"),
+    AP_INIT_FLAG("HybridGatherHeads", hyb_set_gather, NULL, RSRC_CONF,
+                 "On (default): a connection gets a worker only once its "
+                 "whole request head (or TLS record) has arrived"),
+    AP_INIT_TAKE1("HybridGatherMaxHead", hyb_set_gather_max, NULL, RSRC_CONF,
+                  "Largest head, in bytes, the listener waits for (1024 to "
+                  "1048576; default from LimitRequestLine/FieldSize/Fields, "
+                  "at most 65536)"),
+    AP_INIT_TAKE1("HybridGatherPerIP", hyb_set_gather_per_ip, NULL, RSRC_CONF,
+                  "Most connections from one client address that may wait "
+                  "for their first request head in one child (0: no cap)"),
     AP_GRACEFUL_SHUTDOWN_TIMEOUT_COMMAND,
     { NULL }
 };
@@ -242,6 +252,7 @@ static int hyb_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     hyb_limits_defaults(&hyb_srv.given);
     hyb_srv.limits = hyb_srv.given;
     hyb_srv.drain_timeout = HYB_DEFAULT_DRAIN;
+    hyb_srv.gather = 1;
     ap_extended_status = 0;
     return OK;
 }
@@ -331,13 +342,19 @@ static int hyb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     hyb_retained_t *r = hyb_srv.retained;
     apr_size_t size;
 
-    (void)pconf; (void)plog; (void)ptemp; (void)s;
+    (void)plog; (void)ptemp;
+    hyb_gather_post_config(pconf, s);
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
     if (!r->slots) {
         size = r->first_server_limit * sizeof(hyb_slot_t);
         r->slots = ap_retained_data_create("mpm_hybrid_slots", size);
+    }
+    if (hyb_status_init(r) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "HYB0107: no shared "
+                     "memory for the gathering counts; server-status will "
+                     "not show ConnsAsyncGathering");
     }
     return OK;
 }
@@ -355,6 +372,8 @@ static void hyb_register_hooks(apr_pool_t *p)
     ap_hook_mpm_query(hyb_query, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_mpm_get_name(hyb_get_name, NULL, NULL, APR_HOOK_MIDDLE);
     hyb_worker_register_hooks();
+    hyb_gather_register_hooks();
+    hyb_status_register_hooks();
 }
 
 AP_DECLARE_MODULE(mpm_hybrid) = {
@@ -362,7 +381,7 @@ AP_DECLARE_MODULE(mpm_hybrid) = {
     NULL,                       /* hook to run before apache parses args */
     NULL,                       /* create per-directory config structure */
     NULL,                       /* merge per-directory config structures */
-    NULL,                       /* create per-server config structure */
+    hyb_gather_create_server_config, /* create per-server config structure */
     NULL,                       /* merge per-server config structures */
     hyb_cmds,                   /* command apr_table_t */
     hyb_register_hooks,         /* register hooks */

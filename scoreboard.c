@@ -86,6 +86,7 @@ void hyb_sb_child_gone(int slot)
         ap_update_child_status_from_indexes(slot, i, SERVER_DEAD, NULL);
     }
     hyb_sb_publish_counts(slot, 0, 0, 0, 0, 0, 0);
+    hyb_status_clear(slot);
     ps->quiescing = 0;
     ps->not_accepting = 0;
     ps->pid = 0;

@@ -5,7 +5,8 @@
 # it; `make check-sources` (scripts/check-sources.sh) fails when they drift.
 # Every file lives in the repository's top level.
 
-HYB_SOURCES = mod_mpm_hybrid.c parent.c child.c listener.c worker.c \
-              scoreboard.c fdqueue.c tqueue.c inbox.c limits.c
+HYB_SOURCES = mod_mpm_hybrid.c parent.c child.c listener.c worker.c gather.c \
+              status.c scoreboard.c fdqueue.c tqueue.c inbox.c limits.c \
+              headscan.c iptab.c
 
-HYB_HEADERS = hyb.h fdqueue.h tqueue.h inbox.h hyb_limits.h
+HYB_HEADERS = hyb.h fdqueue.h tqueue.h inbox.h hyb_limits.h headscan.h iptab.h

@@ -101,6 +101,18 @@ int hyb_sock_readable(int fd)
     return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* Before keep-alive: is the next request already whole?  Also records how
+ * the listener gathers it and whether part of it is in (see listener.c). */
+static int hyb_next_head_ready(hyb_conn_t *hc)
+{
+    int r;
+
+    hc->gather_mode = hyb_gather_mode_after(hc->c, hc->tls);
+    r = hyb_head_ready(hc->fd, hc->gather_mode);
+    hc->partial = (r < 0);
+    return r > 0;
+}
+
 static ap_filter_t *hyb_last_output_filter(conn_rec *c)
 {
     ap_filter_t *f = c->output_filters;
@@ -138,7 +150,7 @@ static int hyb_step_write(hyb_run_t *run)
     /* A child stopping gracefully still parks the connection: the response
      * promised keep-alive, so the client may already be sending its next
      * request, which the listener answers within the drain window. */
-    else if (c->data_in_input_filters || hyb_sock_readable(hc->fd)) {
+    else if (c->data_in_input_filters || hyb_next_head_ready(hc)) {
         hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "next request waiting");
     }
     else {
@@ -283,6 +295,9 @@ static int hyb_conn_create(hyb_run_t *run)
                       "hybrid: connection aborted by a pre_connection hook");
         c->aborted = 1;
     }
+    if (hc->head_expired) {
+        hyb_gather_add_nowait(hc);
+    }
     hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "new connection");
     return 1;
 }
@@ -303,6 +318,9 @@ static void hyb_conn_resume(hyb_run_t *run)
     hc->expired = 0;
     hc->cs.sense = CONN_SENSE_DEFAULT;      /* a sense asks for one event */
     ap_run_resume_connection(c, hc->r);
+    if (hc->head_expired) {
+        hyb_gather_add_nowait(hc);
+    }
     if (expired && was == HYB_PARK_KEEPALIVE) {
         apr_table_setn(c->notes, "short-lingering-close", "1");
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "keep-alive timeout");
@@ -447,6 +465,7 @@ static int hyb_post_read_request(request_rec *r)
                         ? r->server : r->connection->base_server;
         hc->ka_timeout = s->keep_alive_timeout;
         hc->io_timeout = r->server->timeout;
+        hyb_gather_remove_nowait(hc);
     }
     return OK;
 }

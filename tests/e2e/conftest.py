@@ -106,6 +106,16 @@ EVENT_EXPECTED_FAIL = {
         "stock event children intermittently segfault (AH00052 exit signal "
         "Segmentation fault) when SIGHUP-restarted, about 1 restart in 15 on the "
         "reference box; the test passes when no crash happens to occur",
+    "test_slow_headers_hold_no_worker":
+        "event reads request heads in a worker: 1000 slow-header clients take "
+        "all 20 workers and its per-child connection limit, so the clients "
+        "cannot even all connect and normal requests time out",
+    "test_gathering_costs_no_more_memory_than_keepalive":
+        "event cannot hold 1000 idle or slow connections on 1 child x 10 "
+        "threads (per-child connection limit; heads read by workers)",
+    "test_stalled_client_hellos_do_not_stop_https":
+        "event starts the TLS handshake in a worker, which blocks on the "
+        "incomplete ClientHello: 500 stalled clients take every worker",
 }
 
 # Log lines that always fail a test (unless it opts out).
