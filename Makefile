@@ -2,7 +2,7 @@
 #
 #   make                 install missing packages (root), build build/mod_mpm_hybrid.so
 #   make run [PORT=9000] serve http://127.0.0.1:PORT/ in the foreground (Ctrl-C stops)
-#   make test            deps, build, check-sources, check-exports, unit, e2e
+#   make test            deps, build, check-sources, check-exports, unit, fuzz, e2e
 #   make help            every target and variable
 #
 # The module itself is built by Makefile.apxs; the source list is sources.mk.
@@ -36,7 +36,7 @@ RUN_ENV = PORT='$(PORT)' MPM_SO='$(MPM_SO)' MPM_MODULE='$(MPM_MODULE)' \
 # Build hybrid for `make run` only when it is the MPM being run.
 RUN_NEEDS := deps $(if $(filter $(SO_ABS),$(abspath $(MPM_SO))),build)
 
-.PHONY: all build deps run run-config test unit e2e install clean \
+.PHONY: all build deps run run-config test unit fuzz e2e install clean \
         check-sources check-exports help
 
 all: build
@@ -56,6 +56,11 @@ check-exports: build
 unit: deps
 	$(MAKE) -C tests/unit run
 
+# libFuzzer on headscan.c for FUZZ_SECONDS (30; the step stays under 60 s),
+# from a copy of tests/fuzz/corpus; fails on any crash or sanitizer report.
+fuzz: deps
+	$(MAKE) -C tests/fuzz run
+
 # pytest exits 5 when it collects no test: that is a failure here too.
 # HYB_SO tells tests/e2e which module to load; MPM=event in the environment
 # runs the same tests against the stock event MPM.
@@ -66,11 +71,12 @@ e2e: build
 	if [ $$rc -eq 5 ]; then echo "e2e: FAIL: pytest collected no tests in tests/e2e" >&2; fi; \
 	exit $$rc
 
-# Build and static checks stop at the first failure; unit and e2e both run,
-# and the target fails if either did.
+# Build and static checks stop at the first failure; unit, fuzz and e2e all
+# run, and the target fails if any did.
 test: build check-sources check-exports
 	@rc=0; failed=; \
 	$(MAKE) --no-print-directory unit || { rc=1; failed="$$failed unit"; }; \
+	$(MAKE) --no-print-directory fuzz || { rc=1; failed="$$failed fuzz"; }; \
 	$(MAKE) --no-print-directory e2e || { rc=1; failed="$$failed e2e"; }; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED:$$failed" >&2; fi; \
 	exit $$rc
@@ -98,6 +104,7 @@ install: build
 clean:
 	@$(MAKE) --no-print-directory -f Makefile.apxs clean
 	@if [ -f tests/unit/Makefile ]; then $(MAKE) --no-print-directory -C tests/unit clean || true; fi
+	@if [ -f tests/fuzz/Makefile ]; then $(MAKE) --no-print-directory -C tests/fuzz clean || true; fi
 	rm -rf .pytest_cache tests/e2e/.pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
@@ -107,8 +114,9 @@ help:
 	@echo "  make deps           install missing Debian packages (needs root if any are missing)"
 	@echo "  make run            run apache2 in the foreground on 127.0.0.1:PORT with the built MPM"
 	@echo "  make run-config     only generate that configuration (build/run/apache2.conf)"
-	@echo "  make test           deps, build, check-sources, check-exports, unit, e2e"
+	@echo "  make test           deps, build, check-sources, check-exports, unit, fuzz, e2e"
 	@echo "  make unit           C unit tests (tests/unit)"
+	@echo "  make fuzz           libFuzzer on headscan.c for FUZZ_SECONDS (tests/fuzz)"
 	@echo "  make e2e            end-to-end tests against a real apache2 (tests/e2e)"
 	@echo "  make check-sources  config3.m4 and Makefile.in agree with sources.mk"
 	@echo "  make check-exports  $(SO) exports only mpm_hybrid_module"
@@ -116,4 +124,5 @@ help:
 	@echo "  make clean          remove build outputs"
 	@echo "Variables: PORT=$(PORT) MPM=hybrid|event|worker|prefork MPM_SO=... MPM_MODULE=..."
 	@echo "           RUN_DIR=... LOG_LEVEL=... HYB_SO=... APXS=$(APXS) PYTHON=$(PYTHON)"
+	@echo "           FUZZ_SECONDS=30 FUZZ_CFLAGS=..."
 	@echo "           DESTDIR=$(DESTDIR) APACHE_CONFDIR=$(APACHE_CONFDIR)"

@@ -7,14 +7,15 @@
  * request head (or TLS record) is complete; this file decides for how long.
  *
  * Threads: the directive setters and hyb_gather_post_config run in the
- * parent's main thread during configuration; hyb_head_timeout and
- * hyb_head_deadline are read-only afterwards (listener thread); the rest
- * runs on the worker that owns the connection.
+ * parent's main thread during configuration; hyb_head_timeout only reads
+ * afterwards (listener thread); the rest runs on the worker that owns the
+ * connection.  The arithmetic is in headtime.c.
  */
 #include "hyb.h"
 
 #include "http_protocol.h"
 #include "http_request.h"
+#include "http_ssl.h"
 #include "util_filter.h"
 
 #include <sys/socket.h>
@@ -88,14 +89,17 @@ const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d, const char *arg)
 
 /* ---- head timeouts -------------------------------------------------------- */
 
-/* mod_reqtimeout's header stage as written in one server's configuration. */
-typedef struct hyb_rrt_t {
-    int set;                    /* a header= parameter was given */
-    int timeout, max_timeout, min_rate;     /* seconds, seconds, bytes/s */
-} hyb_rrt_t;
+/* What a server's SSLEngine says about its connections' first bytes. */
+typedef enum {
+    HYB_SSL_UNSET = 0,          /* not written in this scope */
+    HYB_SSL_PLAIN,              /* off, optional, or mod_ssl not loaded */
+    HYB_SSL_TLS,                /* on */
+    HYB_SSL_UNKNOWN             /* an address list: either */
+} hyb_ssl_e;
 
 typedef struct hyb_gather_conf_t {
     hyb_rrt_t rrt;              /* as written in this server's scope */
+    hyb_ssl_e ssl;              /* as written, then effective */
     hyb_head_timeout_t head;    /* effective, computed at post_config */
 } hyb_gather_conf_t;
 
@@ -108,28 +112,6 @@ void *hyb_gather_create_server_config(apr_pool_t *p, server_rec *s)
 static hyb_gather_conf_t *hyb_gather_conf(server_rec *s)
 {
     return ap_get_module_config(s->module_config, &mpm_hybrid_module);
-}
-
-/* "header=T[-MAX][,MinRate=R]"; other stages and malformed values are left
- * to mod_reqtimeout, which rejects them at configtest. */
-static void hyb_rrt_parse_word(const char *w, hyb_rrt_t *out)
-{
-    const char *rate;
-
-    if (strncasecmp(w, "header=", 7) != 0) {
-        return;
-    }
-    w += 7;
-    memset(out, 0, sizeof(*out));
-    out->set = 1;
-    out->timeout = atoi(w);
-    if ((rate = ap_strcasestr(w, ",minrate=")) != NULL) {
-        const char *dash = strchr(w, '-');
-        if (dash && dash < rate) {
-            out->max_timeout = atoi(dash + 1);
-        }
-        out->min_rate = atoi(rate + 9);
-    }
 }
 
 static void hyb_rrt_parse_args(apr_pool_t *p, const char *args, hyb_rrt_t *out)
@@ -156,47 +138,45 @@ static server_rec *hyb_vhost_of(const ap_directive_t *sect, server_rec *main_s)
     return NULL;
 }
 
-/* Read RequestReadTimeout's header= values from the parsed configuration
- * (mod_reqtimeout keeps its own settings private): top-level ones belong to
- * the main server, those inside <VirtualHost> to that vhost. */
-static void hyb_read_rrt(apr_pool_t *p, server_rec *main_s)
+static hyb_ssl_e hyb_ssl_engine(const char *args)
+{
+    if (!strcasecmp(args, "on")) {
+        return HYB_SSL_TLS;
+    }
+    if (!strcasecmp(args, "off") || !strcasecmp(args, "optional")) {
+        return HYB_SSL_PLAIN;
+    }
+    return HYB_SSL_UNKNOWN;
+}
+
+/* One directive of a server's scope that gathering cares about. */
+static void hyb_read_directive(apr_pool_t *p, const ap_directive_t *d,
+                               hyb_gather_conf_t *gc)
+{
+    if (!strcasecmp(d->directive, "RequestReadTimeout")) {
+        hyb_rrt_parse_args(p, d->args, &gc->rrt);
+    }
+    else if (!strcasecmp(d->directive, "SSLEngine")) {
+        gc->ssl = hyb_ssl_engine(d->args);
+    }
+}
+
+/* Read RequestReadTimeout's header= values and SSLEngine from the parsed
+ * configuration (both modules keep their settings private): top-level ones
+ * belong to the main server, those inside <VirtualHost> to that vhost. */
+static void hyb_read_conftree(apr_pool_t *p, server_rec *main_s)
 {
     const ap_directive_t *d, *v;
 
     for (d = ap_conftree; d; d = d->next) {
-        if (!strcasecmp(d->directive, "RequestReadTimeout")) {
-            hyb_rrt_parse_args(p, d->args, &hyb_gather_conf(main_s)->rrt);
+        if (strcasecmp(d->directive, "<VirtualHost")) {
+            hyb_read_directive(p, d, hyb_gather_conf(main_s));
+            continue;
         }
-        else if (!strcasecmp(d->directive, "<VirtualHost")) {
-            server_rec *s = hyb_vhost_of(d, main_s);
-            for (v = d->first_child; s && v; v = v->next) {
-                if (!strcasecmp(v->directive, "RequestReadTimeout")) {
-                    hyb_rrt_parse_args(p, v->args, &hyb_gather_conf(s)->rrt);
-                }
-            }
+        server_rec *s = hyb_vhost_of(d, main_s);
+        for (v = d->first_child; s && v; v = v->next) {
+            hyb_read_directive(p, v, hyb_gather_conf(s));
         }
-    }
-}
-
-/* mod_reqtimeout's header stage when it is loaded (its defaults, 20-40 s
- * at 500 bytes/s, when nothing is configured), else the server's Timeout. */
-static void hyb_head_timeout_of(server_rec *s, const hyb_rrt_t *rrt,
-                                int reqtimeout, hyb_head_timeout_t *out)
-{
-    static const hyb_rrt_t dflt = { 1, 20, 40, 500 };
-
-    if (reqtimeout && !rrt->set) {
-        rrt = &dflt;
-    }
-    memset(out, 0, sizeof(*out));
-    if (!reqtimeout || rrt->timeout <= 0) {
-        out->timeout = s->timeout;
-        return;
-    }
-    out->timeout = apr_time_from_sec(rrt->timeout);
-    out->max_timeout = apr_time_from_sec(rrt->max_timeout);
-    if (rrt->min_rate > 0) {
-        out->per_byte = APR_USEC_PER_SEC / rrt->min_rate;
     }
 }
 
@@ -217,15 +197,21 @@ static apr_size_t hyb_default_gather_max(server_rec *s)
 void hyb_gather_post_config(apr_pool_t *p, server_rec *main_s)
 {
     int reqtimeout = ap_find_linked_module("mod_reqtimeout.c") != NULL;
-    const hyb_rrt_t *main_rrt;
+    int ssl = ap_find_linked_module("mod_ssl.c") != NULL;
+    hyb_gather_conf_t *main_gc = hyb_gather_conf(main_s);
     server_rec *s;
 
-    hyb_read_rrt(p, main_s);
-    main_rrt = &hyb_gather_conf(main_s)->rrt;
+    hyb_read_conftree(p, main_s);
     for (s = main_s; s; s = s->next) {
         hyb_gather_conf_t *gc = hyb_gather_conf(s);
-        hyb_head_timeout_of(s, gc->rrt.set ? &gc->rrt : main_rrt, reqtimeout,
-                            &gc->head);
+        hyb_head_timeout_from(gc->rrt.set ? &gc->rrt : &main_gc->rrt,
+                              reqtimeout, s->timeout, &gc->head);
+        if (gc->ssl == HYB_SSL_UNSET) {
+            gc->ssl = main_gc->ssl;     /* vhosts inherit, as in mod_ssl */
+        }
+        if (!ssl || gc->ssl == HYB_SSL_UNSET) {
+            gc->ssl = HYB_SSL_PLAIN;
+        }
     }
     if (!hyb_srv.gather_max) {
         hyb_srv.gather_max = hyb_default_gather_max(main_s);
@@ -238,35 +224,55 @@ const hyb_head_timeout_t *hyb_head_timeout(server_rec *s)
     return &hyb_gather_conf(s)->head;
 }
 
-/* When a head that started at `start` and has `bytes` so far times out:
- * mod_reqtimeout's MinRate rule (each byte received extends the timeout,
- * up to max_timeout when one is set). */
-apr_time_t hyb_head_deadline(const hyb_head_timeout_t *t, apr_time_t start,
-                             apr_uint32_t bytes)
+static int hyb_addr_serves(const server_addr_rec *a, const ap_listen_rec *lr)
 {
-    apr_interval_time_t d = t->timeout;
+    if (a->host_port && a->host_port != lr->bind_addr->port) {
+        return 0;
+    }
+    return apr_sockaddr_is_wildcard(a->host_addr)
+           || apr_sockaddr_equal(a->host_addr, lr->bind_addr);
+}
 
-    if (t->per_byte > 0) {
-        d += (apr_interval_time_t)bytes * t->per_byte;
-        if (t->max_timeout > 0 && d > t->max_timeout) {
-            d = t->max_timeout;
+/* Listener thread, at start: what the first bytes on this listening socket
+ * are, from the SSLEngine of the servers it can reach: TLS records only,
+ * HTTP only, or either (the first byte decides).  Deciding per listener
+ * keeps a stray 0x16 byte on a plain port a (bad) HTTP request, answered
+ * at once like the core does, and a plain request on a TLS port handed
+ * over at once to mod_ssl. */
+hyb_hs_mode_e hyb_gather_listener_mode(const ap_listen_rec *lr)
+{
+    int seen[HYB_SSL_UNKNOWN + 1] = { 0 }, matched = 0;
+    server_rec *s;
+    server_addr_rec *a;
+
+    for (s = ap_server_conf->next; s; s = s->next) {
+        for (a = s->addrs; a; a = a->next) {
+            if (hyb_addr_serves(a, lr)) {
+                seen[hyb_gather_conf(s)->ssl] = matched = 1;
+            }
         }
     }
-    return start + d;
+    if (!matched) {
+        seen[hyb_gather_conf(ap_server_conf)->ssl] = 1;
+    }
+    if (seen[HYB_SSL_UNKNOWN] || (seen[HYB_SSL_TLS] && seen[HYB_SSL_PLAIN])) {
+        return HYB_HS_AUTO;
+    }
+    return seen[HYB_SSL_TLS] ? HYB_HS_RECORD : HYB_HS_HTTP;
 }
 
 /* ---- worker side ---------------------------------------------------------- */
 
 /* Worker, before parking a keep-alive connection: how the listener gathers
  * its next request.  HTTP/1.x heads on plain connections, whole TLS records
- * on TLS ones (their content is opaque); other protocols (h2c) are not
- * gathered (HYB_HS_AUTO). */
-hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c, int tls)
+ * on TLS ones (their content is opaque; asked of mod_ssl, not guessed);
+ * other protocols (h2c) are not gathered (HYB_HS_AUTO). */
+hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c)
 {
     if (!hyb_srv.gather) {
         return HYB_HS_AUTO;
     }
-    if (tls) {
+    if (ap_ssl_conn_is_ssl(c)) {
         return HYB_HS_RECORD;
     }
     return strcmp(ap_get_protocol(c), AP_PROTOCOL_HTTP1) == 0 ? HYB_HS_HTTP

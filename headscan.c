@@ -11,7 +11,7 @@
 void hyb_hs_init(hyb_hs_t *s, hyb_hs_mode_e mode)
 {
     memset(s, 0, sizeof(*s));
-    s->mode = (uint8_t)mode;
+    s->mode = s->first_mode = (uint8_t)mode;
     s->tls = (mode == HYB_HS_RECORD);
 }
 
@@ -66,6 +66,7 @@ static hyb_hs_result_e hyb_hs_scan_http(hyb_hs_t *s, const unsigned char *buf,
         i = (size_t)(lf - buf);
         if (hyb_hs_line_end(s, buf, i)) {
             s->pos = (uint32_t)(i + 1);
+            s->done = 1;
             return HYB_HS_DONE;
         }
     }
@@ -79,39 +80,39 @@ static hyb_hs_result_e hyb_hs_scan_http(hyb_hs_t *s, const unsigned char *buf,
 static hyb_hs_result_e hyb_hs_scan_record(hyb_hs_t *s, const unsigned char *buf,
                                           size_t len, size_t limit)
 {
-    size_t total;
+    size_t total = 5, have = len < limit ? len : limit;
 
-    if (len >= 1 && (buf[0] < 20 || buf[0] > 24)) {
+    if ((len >= 1 && (buf[0] < 20 || buf[0] > 24)) || (len >= 2 && buf[1] != 3)) {
+        s->done = 1;            /* not a record: for the TLS library */
         return HYB_HS_DONE;
     }
-    if (len >= 2 && buf[1] != 3) {
+    if (len >= 5) {
+        total += ((size_t)buf[3] << 8) | buf[4];
+        if (total - 5 > HYB_HS_MAX_RECORD) {
+            s->done = 1;
+            return HYB_HS_DONE;
+        }
+    }
+    if (len >= total && total <= limit) {
+        s->pos = (uint32_t)total;
+        s->done = 1;
         return HYB_HS_DONE;
     }
-    if (len < 5) {
-        s->pos = (uint32_t)len;
-        return limit < 5 && len >= limit ? HYB_HS_TOO_BIG : HYB_HS_MORE;
-    }
-    total = 5 + (((size_t)buf[3] << 8) | buf[4]);
-    if (total - 5 > HYB_HS_MAX_RECORD) {
-        return HYB_HS_DONE;
-    }
-    if (total > limit) {
-        s->pos = (uint32_t)(len < limit ? len : limit);
-        return HYB_HS_TOO_BIG;
-    }
-    if (len < total) {
-        s->pos = (uint32_t)len;
-        return HYB_HS_MORE;
-    }
-    s->pos = (uint32_t)total;
-    return HYB_HS_DONE;
+    s->pos = (uint32_t)have;
+    return have >= limit ? HYB_HS_TOO_BIG : HYB_HS_MORE;
 }
 
 hyb_hs_result_e hyb_hs_scan(hyb_hs_t *s, const unsigned char *buf,
                             size_t len, size_t limit)
 {
-    if (len < s->pos) {
-        hyb_hs_init(s, (hyb_hs_mode_e)s->mode);
+    size_t end = len < limit ? len : limit;
+
+    if (len < s->seen || end < s->pos) {
+        hyb_hs_init(s, (hyb_hs_mode_e)s->first_mode);
+    }
+    s->seen = (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len);
+    if (s->done) {
+        return HYB_HS_DONE;
     }
     if (s->mode == HYB_HS_AUTO) {
         if (len == 0) {

@@ -37,7 +37,7 @@ typedef enum {
 typedef enum {
     HYB_HS_MORE = 0,            /* not enough yet: wait for more bytes */
     HYB_HS_DONE,                /* enough: hand the connection to a worker */
-    HYB_HS_TOO_BIG              /* limit bytes seen, not done: hand it over */
+    HYB_HS_TOO_BIG              /* limit bytes there, not done: hand it over */
 } hyb_hs_result_e;
 
 /* Blank lines the core skips before a request line; more than this is
@@ -49,20 +49,28 @@ typedef enum {
 typedef struct hyb_hs_t {
     uint32_t pos;           /* bytes examined so far */
     uint32_t line_start;    /* offset of the current line */
+    uint32_t seen;          /* len of the last call */
     uint8_t mode;           /* hyb_hs_mode_e once decided */
+    uint8_t first_mode;     /* the mode given to hyb_hs_init */
     uint8_t in_head;        /* the request line has been seen */
     uint8_t blank;          /* blank lines skipped so far */
     uint8_t tls;            /* 1 when the bytes were a TLS record */
+    uint8_t done;           /* HYB_HS_DONE was returned */
 } hyb_hs_t;
 
 void hyb_hs_init(hyb_hs_t *s, hyb_hs_mode_e mode);
 
 /* buf[0, len) are the bytes available from the start of the head (or
- * record); len never shrinks between calls on one state unless the bytes
- * were consumed, which needs hyb_hs_init again (a shorter len restarts the
- * scan).  limit bounds how far to look: a head or record that does not end
- * within limit bytes gives HYB_HS_TOO_BIG.  On HYB_HS_DONE for a complete
- * head or record, s->pos is its length. */
+ * record); each call passes the bytes of the previous one again plus what
+ * arrived since.  A len shorter than the previous call's means the bytes
+ * were consumed: the scan restarts as if hyb_hs_init had been called with
+ * the same mode.  limit bounds how far to look: a head or record that does
+ * not end within limit bytes gives HYB_HS_TOO_BIG once limit bytes are
+ * there (HYB_HS_MORE before).  A limit below what was already examined
+ * also restarts the scan, so answers never depend on earlier limits.  On
+ * HYB_HS_DONE for a complete head or record, s->pos is its length;
+ * HYB_HS_DONE is final: later calls return it again with the same pos
+ * (unless they restart). */
 hyb_hs_result_e hyb_hs_scan(hyb_hs_t *s, const unsigned char *buf,
                             size_t len, size_t limit);
 

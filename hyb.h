@@ -33,6 +33,7 @@
 #include "tqueue.h"
 #include "hyb_limits.h"
 #include "headscan.h"
+#include "headtime.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -163,7 +164,6 @@ typedef struct hyb_conn_t {
     /* Set by the listener before a queue push, read by the worker. */
     int expired;                /* parked connection timed out */
     int head_expired;           /* gathering timed out: reads must not wait */
-    int tls;                    /* its first bytes were a TLS record */
 
     /* Worker-only. */
     ap_filter_t *expired_f;     /* the no-wait filter while it is in place */
@@ -177,6 +177,7 @@ typedef struct hyb_conn_t {
     hyb_tq_entry_t trim_e;       /* in the listener's memory-trim queue */
     apr_time_t linger_deadline;
     hyb_hs_t hs;                /* gathering: scan state */
+    hyb_hs_mode_e first_mode;   /* how its listening socket gathers */
     apr_time_t gather_start;    /* gathering: when its first byte came */
     apr_uint32_t gather_bytes;  /* gathering: bytes available at last look */
     int ip_counted;             /* gathering: counted in the per-IP table */
@@ -229,20 +230,14 @@ int hyb_sock_readable(int fd);
 void hyb_worker_register_hooks(void);
 
 /* gather.c */
-typedef struct hyb_head_timeout_t {
-    apr_interval_time_t timeout;        /* from the first byte */
-    apr_interval_time_t max_timeout;    /* cap of the extension; 0: none */
-    apr_interval_time_t per_byte;       /* extension per byte; 0: none */
-} hyb_head_timeout_t;
 const char *hyb_set_gather(cmd_parms *cmd, void *d, int on);
 const char *hyb_set_gather_max(cmd_parms *cmd, void *d, const char *arg);
 const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d, const char *arg);
 void *hyb_gather_create_server_config(apr_pool_t *p, server_rec *s);
 void hyb_gather_post_config(apr_pool_t *p, server_rec *main_server);
 const hyb_head_timeout_t *hyb_head_timeout(server_rec *s);
-apr_time_t hyb_head_deadline(const hyb_head_timeout_t *t, apr_time_t start,
-                             apr_uint32_t bytes);
-hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c, int tls);
+hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c);
+hyb_hs_mode_e hyb_gather_listener_mode(const ap_listen_rec *lr);
 int hyb_head_ready(int fd, hyb_hs_mode_e mode);     /* 1, 0 or -1 */
 void hyb_gather_add_nowait(hyb_conn_t *hc);
 void hyb_gather_remove_nowait(hyb_conn_t *hc);

@@ -42,6 +42,7 @@ typedef struct hyb_lsock_t {
     hyb_listener_t *l;
     ap_listen_rec *lr;
     struct event *ev;
+    hyb_hs_mode_e mode;             /* how its connections' heads are gathered */
 } hyb_lsock_t;
 
 struct hyb_listener_t {
@@ -232,10 +233,8 @@ static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
     hc->gather_bytes = (apr_uint32_t)n;
     if (hyb_hs_scan(&hc->hs, l->peek, (size_t)n, hyb_srv.gather_max)
         != HYB_HS_MORE) {
-        hc->tls |= hc->hs.tls;
         return HYB_HEAD_READY;
     }
-    hc->tls |= hc->hs.tls;
     return HYB_HEAD_PART;
 }
 
@@ -357,7 +356,7 @@ static void hyb_l_start_new(hyb_listener_t *l, hyb_conn_t *hc)
         hyb_l_dispatch(l, hc);
         return;
     }
-    hyb_hs_init(&hc->hs, HYB_HS_AUTO);
+    hyb_hs_init(&hc->hs, hc->first_mode);
     hc->gather_start = l->now;
     hyb_l_gather(l, hc);
 }
@@ -853,6 +852,7 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
             return;
         }
         hc = hyb_l_new_conn(l, ptrans, sock);
+        hc->first_mode = ls->mode;
         /* Registered now so that no edge is lost while workers hand the
          * connection back lazily (see hyb_conn_park). */
         if (!hyb_l_watch_read(l, hc)) {
@@ -1075,6 +1075,7 @@ static apr_status_t hyb_l_add_listeners(hyb_listener_t *l)
         apr_socket_opt_set(lr->sd, APR_SO_NONBLOCK, 1);
         ls->l = l;
         ls->lr = lr;
+        ls->mode = hyb_gather_listener_mode(lr);
         ls->ev = event_new(l->base, fd, EV_READ | EV_PERSIST, hyb_l_on_accept, ls);
         if (!ls->ev) {
             return APR_ENOMEM;

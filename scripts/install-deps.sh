@@ -12,6 +12,7 @@ packages=(
     libapr1-dev libaprutil1-dev  # APR headers (apache2-dev pulls them too)
     libevent-dev                 # libevent_core, libevent_pthreads
     libcmocka-dev                # unit tests
+    clang libclang-rt-14-dev     # fuzz test (libFuzzer; only a Recommends of clang)
     python3-pytest curl wrk      # end-to-end tests
     openssl                      # certificates for the TLS tests
     php-fpm                      # the PHP-FPM (mod_proxy_fcgi) tests

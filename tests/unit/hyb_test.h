@@ -35,6 +35,9 @@ extern const hyb_test_group_t hyb_test_fdqueue;
 extern const hyb_test_group_t hyb_test_tqueue;
 extern const hyb_test_group_t hyb_test_inbox;
 extern const hyb_test_group_t hyb_test_limits;
+extern const hyb_test_group_t hyb_test_headscan;
+extern const hyb_test_group_t hyb_test_headtime;
+extern const hyb_test_group_t hyb_test_iptab;
 
 /* Fixture: *state becomes a fresh apr_pool_t, destroyed afterwards. */
 int hyb_test_pool_setup(void **state);

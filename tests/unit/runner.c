@@ -23,6 +23,9 @@ static const hyb_test_group_t *const groups[] = {
     &hyb_test_tqueue,
     &hyb_test_inbox,
     &hyb_test_limits,
+    &hyb_test_headscan,
+    &hyb_test_headtime,
+    &hyb_test_iptab,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
