@@ -37,6 +37,8 @@
 /* A gathering connection whose head timeout was extended (MinRate) is
  * looked at again this often until its extended deadline. */
 #define HYB_GATHER_RECHECK    apr_time_from_sec(1)
+/* Bytes of the first look at a head (most heads are shorter). */
+#define HYB_PEEK_FIRST        4096
 
 typedef struct hyb_lsock_t {
     hyb_listener_t *l;
@@ -217,12 +219,29 @@ typedef enum {
     HYB_HEAD_GONE               /* EOF or error: send a worker (or close) */
 } hyb_head_e;
 
-/* Look at what the client has sent so far; nothing is consumed. */
+/* Look at what the client has sent so far; nothing is consumed.  A first
+ * small peek serves the usual head; the whole limit is copied only when
+ * the head is longer (a body or a large upload behind a head would
+ * otherwise be copied up to the limit on every look). */
 static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    ssize_t n = recv(hc->fd, l->peek, hyb_srv.gather_max,
-                     MSG_PEEK | MSG_DONTWAIT);
+    size_t want = hyb_srv.gather_max < HYB_PEEK_FIRST ? hyb_srv.gather_max
+                                                      : HYB_PEEK_FIRST;
+    hyb_hs_result_e r = HYB_HS_MORE;
+    ssize_t n;
 
+    for (;;) {
+        n = recv(hc->fd, l->peek, want, MSG_PEEK | MSG_DONTWAIT);
+        if (n <= 0) {
+            break;
+        }
+        hc->gather_bytes = (apr_uint32_t)n;
+        r = hyb_hs_scan(&hc->hs, l->peek, (size_t)n, hyb_srv.gather_max);
+        if (r != HYB_HS_MORE || (size_t)n < want || want == hyb_srv.gather_max) {
+            break;
+        }
+        want = hyb_srv.gather_max;      /* the buffer was full: look further */
+    }
     if (n == 0) {
         return HYB_HEAD_GONE;
     }
@@ -230,12 +249,7 @@ static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
         return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                ? HYB_HEAD_NONE : HYB_HEAD_GONE;
     }
-    hc->gather_bytes = (apr_uint32_t)n;
-    if (hyb_hs_scan(&hc->hs, l->peek, (size_t)n, hyb_srv.gather_max)
-        != HYB_HS_MORE) {
-        return HYB_HEAD_READY;
-    }
-    return HYB_HEAD_PART;
+    return r == HYB_HS_MORE ? HYB_HEAD_PART : HYB_HEAD_READY;
 }
 
 /* Head timeouts follow the connection's server (mod_reqtimeout uses the

@@ -244,7 +244,9 @@ def parts_expected(parts):
     [b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
      b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
      b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"],
-], ids=["split", "leading-blank-lines", "pipelined-split", "pipelined"])
+    [b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"b" * 6000,
+     b"\r\nX-More: " + b"c" * 3000 + b"\r\n\r\n"],
+], ids=["split", "leading-blank-lines", "pipelined-split", "pipelined", "9k-head"])
 def test_heads_in_pieces_are_served(apache, parts):
     buf = _send_in_parts(apache.port, parts)
     n = parts_expected(parts)
@@ -262,6 +264,32 @@ def test_bare_lf_heads_get_the_cores_answer(apache_factory, options, status):
                                     b"\n"])
     assert buf.startswith(b"HTTP/1.1 " + status), buf[:100]
     assert time.monotonic() - t0 < 3.0
+
+
+@pytest.mark.skipif(MPM != "hybrid", reason="hybrid's own directive")
+def test_head_over_gather_limit_goes_to_a_worker(apache_factory):
+    """A head longer than HybridGatherMaxHead is handed to a worker (which
+    reads the rest as under event) instead of waiting in the listener."""
+    srv = apache_factory(extra="HybridGatherMaxHead 1024")
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    try:
+        s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"b" * 2000)
+        st = {}
+
+        def in_worker():
+            st.clear()
+            st.update(server_status_auto(srv.port))
+            return st["BusyWorkers"] >= 2 and st["ConnsAsyncGathering"] == 0
+        assert wait_for(in_worker, 5), st
+        s.sendall(b"\r\n\r\n")
+        buf = b""
+        while not buf.endswith(b"small\n"):
+            d = s.recv(65536)
+            assert d, buf
+            buf += d
+        assert buf.startswith(b"HTTP/1.1 200"), buf[:100]
+    finally:
+        s.close()
 
 
 def test_body_after_gathered_head_is_read(apache_factory):
