@@ -78,6 +78,10 @@ EVENT_EXPECTED_FAIL = {
         "observed here: the same load over TLS (ALPN h2) on 2 children x 10 "
         "threads, event failed 3 755 of 20 000 requests (connections over its "
         "per-child limit are refused or closed)",
+    "test_1000_idle_h2_connections_hold_no_worker":
+        "observed here: event answered the h2 preface of only about 70 of 1 000 "
+        "h2c connections within 30 s on 2 children x 10 threads (the rest "
+        "wait behind its per-child connection limit and busy workers)",
     "test_graceful_restart_storm_loses_no_request":
         "event closes keep-alive connections of old-generation children at "
         "once, so clients whose next request crosses a graceful restart see "
