@@ -191,6 +191,8 @@ def _fmt(v, kind):
         return "{:,.0f}".format(v).replace(",", " ")
     if kind == "ms":
         return "%.1f ms" % v
+    if kind == "f1":
+        return "%.1f" % v
     return str(v)
 
 
@@ -213,7 +215,7 @@ def table(paths):
         ("PHP-FPM mixed: static 1 KB (wrk -c10) rps", ("php-mixed", "static", "rps"), "rps"),
         ("PHP-FPM mixed: static p99", ("php-mixed", "static", "p99_ms"), "ms"),
         ("PHP-FPM mixed: static errors", ("php-mixed", "static", "errors"), "n"),
-        ("host load average (1 min) before the run", ("load1_at_start",), "s"),
+        ("host load average (1 min) before the run", ("load1_at_start",), "f1"),
     ]
     print("| scenario (%d s each) | %s | %s |" % (
         runs[0].get("seconds", SECONDS), " | ".join(r["mpm"] for r in runs),
