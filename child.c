@@ -103,8 +103,6 @@ static void hyb_child_init_process(hyb_child_t *ch)
                      "HYB0307: eventfd() failed");
         hyb_child_exit(ch, APEXIT_CHILDSICK);
     }
-    apr_pool_create(&ch->pruntime, ch->pchild);
-    apr_pool_tag(ch->pruntime, "hyb_runtime");
     hyb_child_close_other_buckets(ch);
     ap_reopen_scoreboard(ch->pchild, NULL, 0);
     if (ap_run_drop_privileges(ch->pchild, ap_server_conf)) {
@@ -113,6 +111,13 @@ static void hyb_child_init_process(hyb_child_t *ch)
     /* Module threads created from child_init must not take our signals. */
     apr_setup_signal_thread();
     ap_run_child_init(ch->pchild, ap_server_conf);
+    /* After child_init: pchild destroys its newest subpool first, so the
+     * connection pools (under pruntime) left by an ungraceful exit (jobs
+     * still queued) run their cleanups while what modules created in
+     * child_init still exists (mod_http2's session cleanup used its
+     * already destroyed workers and crashed the child). */
+    apr_pool_create(&ch->pruntime, ch->pchild);
+    apr_pool_tag(ch->pruntime, "hyb_runtime");
 }
 
 static apr_threadattr_t *hyb_thread_attr(hyb_child_t *ch)

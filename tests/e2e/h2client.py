@@ -1,10 +1,12 @@
-"""Minimal cleartext HTTP/2 (h2c, prior knowledge) client for the e2e tests.
+"""Minimal HTTP/2 client for the e2e tests: cleartext (h2c, prior knowledge)
+or over TLS with ALPN "h2" (tls=True).
 
 Requests are sent with HPACK literal headers (no Huffman, no indexing), so no
 HPACK encoder is needed; responses are checked through their DATA frames
 only (response header blocks are not decoded)."""
 
 import socket
+import ssl
 import struct
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -23,9 +25,28 @@ def _literal(name, value):
     return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
 
 
+def tls_h2_socket(port, host="127.0.0.1", timeout=10.0):
+    """A TLS connection offering only "h2" by ALPN (certificate not checked);
+    raises AssertionError unless the server selected h2."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    raw = socket.create_connection((host, port), timeout=timeout)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    if s.selected_alpn_protocol() != "h2":
+        s.close()
+        raise AssertionError("ALPN selected %r, not h2" % s.selected_alpn_protocol())
+    return s
+
+
 class H2Conn:
-    def __init__(self, port, host="127.0.0.1", timeout=10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, tls=False):
+        self.tls = tls
+        if tls:
+            self.sock = tls_h2_socket(port, host, timeout)
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buf = bytearray()
         self.bodies = {}
         self.done = set()
@@ -35,7 +56,8 @@ class H2Conn:
 
     def request(self, stream_id, path, authority="localhost"):
         block = b"".join(_literal(k, v) for k, v in (
-            (":method", "GET"), (":scheme", "http"), (":path", path),
+            (":method", "GET"), (":scheme", "https" if self.tls else "http"),
+            (":path", path),
             (":authority", authority)))
         self.sock.sendall(frame(HEADERS, END_STREAM | END_HEADERS, stream_id, block))
 
@@ -105,7 +127,7 @@ def upgrade_h2c(port, path="/small.txt", host="127.0.0.1", timeout=10.0):
     if not head.startswith(b"HTTP/1.1 101"):
         raise AssertionError("no 101 Switching Protocols: %r" % head)
     c = H2Conn.__new__(H2Conn)
-    c.sock, c.buf = sock, bytearray(rest)
+    c.sock, c.buf, c.tls = sock, bytearray(rest), False
     c.bodies, c.done, c.goaway, c.rst = {}, set(), None, {}
     sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
     return c
