@@ -224,13 +224,22 @@ const hyb_head_timeout_t *hyb_head_timeout(server_rec *s)
     return &hyb_gather_conf(s)->head;
 }
 
+/* Can a connection on lr reach the vhost address a?  2 when every
+ * connection on lr does (the main server is then out of reach). */
 static int hyb_addr_serves(const server_addr_rec *a, const ap_listen_rec *lr)
 {
+    int lr_any = apr_sockaddr_is_wildcard(lr->bind_addr);
+
     if (a->host_port && a->host_port != lr->bind_addr->port) {
         return 0;
     }
-    return apr_sockaddr_is_wildcard(a->host_addr)
-           || apr_sockaddr_equal(a->host_addr, lr->bind_addr);
+    if (apr_sockaddr_is_wildcard(a->host_addr)) {
+        return 2;
+    }
+    if (!lr_any && apr_sockaddr_equal(a->host_addr, lr->bind_addr)) {
+        return 2;
+    }
+    return lr_any;      /* some local addresses of a wildcard listener */
 }
 
 /* Listener thread, at start: what the first bytes on this listening socket
@@ -241,18 +250,20 @@ static int hyb_addr_serves(const server_addr_rec *a, const ap_listen_rec *lr)
  * over at once to mod_ssl. */
 hyb_hs_mode_e hyb_gather_listener_mode(const ap_listen_rec *lr)
 {
-    int seen[HYB_SSL_UNKNOWN + 1] = { 0 }, matched = 0;
+    int seen[HYB_SSL_UNKNOWN + 1] = { 0 }, all_caught = 0;
     server_rec *s;
     server_addr_rec *a;
 
     for (s = ap_server_conf->next; s; s = s->next) {
         for (a = s->addrs; a; a = a->next) {
-            if (hyb_addr_serves(a, lr)) {
-                seen[hyb_gather_conf(s)->ssl] = matched = 1;
+            int how = hyb_addr_serves(a, lr);
+            if (how) {
+                seen[hyb_gather_conf(s)->ssl] = 1;
+                all_caught |= (how == 2);
             }
         }
     }
-    if (!matched) {
+    if (!all_caught) {
         seen[hyb_gather_conf(ap_server_conf)->ssl] = 1;
     }
     if (seen[HYB_SSL_UNKNOWN] || (seen[HYB_SSL_TLS] && seen[HYB_SSL_PLAIN])) {
