@@ -19,8 +19,12 @@
 #define HYB_DEFAULT_MAX_FREE_DAEMON   10   /* x ThreadsPerChild = MaxSpareThreads */
 #define HYB_DEFAULT_WORKER_FACTOR     2.0
 
-/* A directive value of "not set" (directives not given in the config). */
-#define HYB_UNSET (-1)
+#include <limits.h>
+
+/* A directive value of "not set" (directives not given in the config).
+ * No directive can parse to it, so a literal -1 is clamped like any other
+ * value, as event does. */
+#define HYB_UNSET INT_MIN
 
 typedef struct hyb_limits_t {
     int server_limit;           /* ServerLimit */

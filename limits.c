@@ -14,8 +14,6 @@
  * (clamped) values of both.  Note that event itself starts from a fixed
  * 16 x 25 = 400: a caller wanting exactly that starts from
  * hyb_limits_defaults() and overwrites the fields set by directives.
- * Because HYB_UNSET is -1, a literal "-1" from the config is
- * indistinguishable from "not set" in this mode.
  */
 #include <math.h>
 #include <stdio.h>

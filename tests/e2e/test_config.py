@@ -66,6 +66,7 @@ CLAMP_CASES = [
     ("ThreadLimit 200000", "ThreadLimit", (200000, 100000)),
     ("ThreadLimit 0", "ThreadLimit", (0, 1)),
     ("ThreadsPerChild 0", "ThreadsPerChild", (0, 1)),
+    ("ThreadsPerChild -1", "ThreadsPerChild", (-1, 1)),
     ("MinSpareThreads 0", "MinSpareThreads", (0, 1)),
     ("StartServers 0", "StartServers", (0, 1)),
 ]

@@ -101,6 +101,25 @@ static void test_defaults(void **state)
     assert_int_equal(l.active_daemons_limit, 16);
 }
 
+/* A literal -1 is a value, not "unset": clamped with a warning, as event
+ * does (it once fell silently back to the default). */
+static void test_minus_one_is_clamped(void **state)
+{
+    hyb_limits_t l;
+    warnings_t ws;
+
+    (void)state;
+    hyb_limits_defaults(&l);
+    l.threads_per_child = -1;
+    l.start_servers = -1;
+    assert_true(run_check(&l, &ws, 0, 0) >= 2);
+    assert_int_equal(l.threads_per_child, 1);
+    assert_int_equal(l.start_servers, 1);
+    assert_string_equal(ws.w[0].directive, "ThreadsPerChild");
+    assert_int_equal(ws.w[0].given, -1);
+    assert_int_equal(ws.w[0].used, 1);
+}
+
 static void test_unset_filled(void **state)
 {
     hyb_limits_t l, d;
@@ -396,6 +415,7 @@ static void test_parse_factor_rejects(void **state)
 static const struct CMUnitTest limits_tests[] = {
     cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_unset_filled),
+    cmocka_unit_test(test_minus_one_is_clamped),
     cmocka_unit_test(test_server_limit),
     cmocka_unit_test(test_thread_limit),
     cmocka_unit_test(test_restart_change_ignored),
