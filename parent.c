@@ -249,20 +249,37 @@ static void hyb_spawn_if_short(void)
 
 /* ---- main loop ----------------------------------------------------------- */
 
+/* A child exited with APEXIT_CHILDFATAL: it could not set itself up (e.g.
+ * drop privileges), and a new one would fail the same way.  A child of the
+ * current generation (or an unknown process, as event does) stops the
+ * server; one of an older generation is only noted, as it may have been
+ * caught by the restart while starting. */
+static void hyb_note_fatal(pid_t pid, int slot, pid_t *fatal_pid)
+{
+    hyb_retained_t *r = R();
+
+    if (slot >= 0 && r->slots[slot].generation != r->mpm->my_generation) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     "HYB0211: ignoring the fatal exit of child %" APR_PID_T_FMT
+                     " of the older generation %d", pid,
+                     r->slots[slot].generation);
+        return;
+    }
+    *fatal_pid = pid;
+    r->mpm->shutdown_pending = 1;
+}
+
 /* Returns 1 when a child of ours exited normally (not killed by a signal),
  * e.g. after MaxConnectionsPerChild. */
 static int hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
-                           int *child_fatal)
+                           pid_t *fatal_pid)
 {
     hyb_retained_t *r = R();
     int processed = ap_process_child_status(pid, why, status);
     int slot = hyb_slot_of(pid->pid);
 
     if (processed == APEXIT_CHILDFATAL) {
-        if (slot < 0 || r->slots[slot].generation == r->mpm->my_generation) {
-            *child_fatal = 1;
-            r->mpm->shutdown_pending = 1;
-        }
+        hyb_note_fatal(pid->pid, slot, fatal_pid);
     }
     if (slot >= 0) {
         int signalled = (why & APR_PROC_SIGNAL) != 0;
@@ -286,10 +303,11 @@ static int hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
     return 0;
 }
 
-static int hyb_main_loop(int *remaining_to_start)
+/* Returns the pid of a child whose fatal exit stops the server, or 0. */
+static pid_t hyb_main_loop(int *remaining_to_start)
 {
     hyb_retained_t *r = R();
-    int child_fatal = 0;
+    pid_t fatal_pid = 0;
 
     while (!r->mpm->restart_pending && !r->mpm->shutdown_pending) {
         apr_exit_why_e why;
@@ -298,7 +316,7 @@ static int hyb_main_loop(int *remaining_to_start)
 
         ap_wait_or_timeout(&why, &status, &pid, hyb_srv.pconf, ap_server_conf);
         if (pid.pid != -1) {
-            int clean = hyb_handle_exit(&pid, why, status, &child_fatal);
+            int clean = hyb_handle_exit(&pid, why, status, &fatal_pid);
             if (clean && !*remaining_to_start && !r->mpm->shutdown_pending
                 && !r->mpm->restart_pending) {
                 /* A child that recycled (MaxConnectionsPerChild) is
@@ -319,7 +337,7 @@ static int hyb_main_loop(int *remaining_to_start)
         }
         hyb_idle_maintenance();
     }
-    return child_fatal;
+    return fatal_pid;
 }
 
 static void hyb_signal_children(ap_podx_restart_t how)
@@ -369,22 +387,41 @@ static int hyb_graceful_stop(void)
     return DONE;
 }
 
-static int hyb_stop_or_restart(int child_fatal)
+/* A child of the current generation exited with APEXIT_CHILDFATAL: stop
+ * everything at once (the other children would fail or be replaced by
+ * failing ones) and exit with an error status, so that an init system sees
+ * a failure rather than a clean stop. */
+static int hyb_fatal_stop(pid_t fatal_pid)
+{
+    ap_log_error(APLOG_MARK, APLOG_ALERT, 0, ap_server_conf,
+                 "HYB0210: child %" APR_PID_T_FMT " of generation %d could not "
+                 "start (it exited with APEXIT_CHILDFATAL; the lines above say "
+                 "why, e.g. User or Group could not be set): stopping the "
+                 "server instead of forking more children", fatal_pid,
+                 R()->mpm->my_generation);
+    hyb_signal_children(AP_MPM_PODX_RESTART);
+    ap_reclaim_child_processes(1, hyb_reclaim_cb);
+    ap_remove_pid(hyb_srv.pconf, ap_pid_fname);
+    return !OK;     /* main() logs "MPM run failed" and exits with 1 */
+}
+
+static int hyb_stop_or_restart(pid_t fatal_pid)
 {
     hyb_retained_t *r = R();
 
     r->mpm->mpm_state = AP_MPMQ_STOPPING;
+    if (fatal_pid) {
+        return hyb_fatal_stop(fatal_pid);
+    }
     if (r->mpm->shutdown_pending && !r->mpm->is_ungraceful) {
         return hyb_graceful_stop();
     }
     if (r->mpm->shutdown_pending) {
         hyb_signal_children(AP_MPM_PODX_RESTART);
         ap_reclaim_child_processes(1, hyb_reclaim_cb);
-        if (!child_fatal) {
-            ap_remove_pid(hyb_srv.pconf, ap_pid_fname);
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
-                         "caught SIGTERM, shutting down");
-        }
+        ap_remove_pid(hyb_srv.pconf, ap_pid_fname);
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                     "caught SIGTERM, shutting down");
         return DONE;
     }
     r->gen_ended[r->mpm->my_generation % 16] =
@@ -419,7 +456,8 @@ static void hyb_log_started(void)
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
 {
     hyb_retained_t *r = R();
-    int remaining, child_fatal;
+    int remaining;
+    pid_t fatal_pid;
 
     (void)plog; (void)s;
     hyb_srv.pconf = pconf;
@@ -442,6 +480,6 @@ int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
     hyb_log_started();
     r->mpm->mpm_state = AP_MPMQ_RUNNING;
     r->mpm->restart_pending = r->mpm->shutdown_pending = 0;
-    child_fatal = hyb_main_loop(&remaining);
-    return hyb_stop_or_restart(child_fatal);
+    fatal_pid = hyb_main_loop(&remaining);
+    return hyb_stop_or_restart(fatal_pid);
 }

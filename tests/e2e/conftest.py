@@ -885,6 +885,28 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
 
 
+@pytest.fixture(scope="session")
+def hyb_test_module():
+    """Path of mod_hyb_test.so, the test helper module of helpers/mod_hyb_test.c
+    (a sleeping handler, a child_init that exits with APEXIT_CHILDFATAL),
+    built once per session with apxs in a temp dir readable by www-data.
+    Load it with "LoadModule hyb_test_module <path>"."""
+    apxs = shutil.which("apxs") or "/usr/bin/apxs"
+    d = make_tree("hyb-e2e-mod-")
+    shutil.copy(os.path.join(os.path.dirname(__file__), "helpers", "mod_hyb_test.c"), d)
+    p = subprocess.run([apxs, "-c", "-Wc,-Wall", "-Wc,-Wextra", "-Wc,-Werror",
+                        "mod_hyb_test.c"], cwd=d, capture_output=True, text=True,
+                       timeout=120)
+    so = os.path.join(d, ".libs", "mod_hyb_test.so")
+    if p.returncode != 0 or not os.path.isfile(so):
+        shutil.rmtree(d, ignore_errors=True)
+        pytest.fail("building mod_hyb_test.so with %s failed:\n%s%s"
+                    % (apxs, p.stdout, p.stderr), pytrace=False)
+    os.chmod(os.path.join(d, ".libs"), 0o755)
+    yield so
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture
 def tmp_tree():
     """A /tmp directory readable by www-data, removed afterwards."""
