@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <apr_signal.h>
+#include <apr_strings.h>
 #include <unistd.h>
 
 #define HYB_MAX_SPAWN_RATE 32
@@ -46,6 +47,7 @@ static int hyb_make_child(int slot)
     r->slots[slot].pid = pid;
     r->slots[slot].generation = r->mpm->my_generation;
     r->slots[slot].quiescing = 0;
+    r->slots[slot].started = apr_time_now();
     hyb_sb_child_started(slot, pid, r->mpm->my_generation);
     if (slot + 1 > r->max_daemon_used) {
         r->max_daemon_used = slot + 1;
@@ -167,6 +169,100 @@ static void hyb_saturation_over(const hyb_idle_count_t *n)
     }
 }
 
+/* ---- scoreboard slot shortage ------------------------------------------------ */
+
+/* How many slots children of older generations hold; *oldest is the fork
+ * time of the oldest of them (0 when there is none). */
+static int hyb_old_generation_slots(apr_time_t *oldest)
+{
+    hyb_retained_t *r = R();
+    int i, held = 0;
+
+    *oldest = 0;
+    for (i = 0; i < hyb_srv.limits.server_limit; i++) {
+        const hyb_slot_t *sl = &r->slots[i];
+        if (sl->pid && sl->generation != r->mpm->my_generation) {
+            held++;
+            if (!*oldest || sl->started < *oldest) {
+                *oldest = sl->started;
+            }
+        }
+    }
+    return held;
+}
+
+/* What else than ServerLimit the admin can change: HybridDrainTimeout
+ * bounds how long stopping children keep idle keep-alive connections;
+ * nothing bounds a request in flight across a graceful restart
+ * (GracefulShutdownTimeout is for graceful-stop only). */
+static const char *hyb_slots_advice(char *buf, apr_size_t len)
+{
+    if (hyb_srv.drain_timeout > 0) {
+        apr_snprintf(buf, len, "or lower HybridDrainTimeout (now %g s) so "
+                     "stopping children let idle keep-alive connections go "
+                     "sooner; requests in flight are not cut short",
+                     (double)hyb_srv.drain_timeout / APR_USEC_PER_SEC);
+    }
+    else {
+        apr_snprintf(buf, len, "stopping children are finishing requests in "
+                     "flight, which are not cut short");
+    }
+    return buf;
+}
+
+/* The current generation needs a child and every slot is taken, by
+ * children of older generations (a graceful restart while they finish
+ * their requests) or stopping children of this one.  One warning per
+ * episode: hyb_slots_short_over() ends it. */
+static void hyb_report_slots_short(const hyb_idle_count_t *n)
+{
+    hyb_retained_t *r = R();
+    const hyb_limits_t *l = &hyb_srv.limits;
+    apr_time_t now = apr_time_now(), oldest;
+    int old_held, stopping;
+    char advice[200], age[64] = "";
+
+    if (r->slots_short_since) {
+        return;
+    }
+    r->slots_short_since = now;
+    old_held = hyb_old_generation_slots(&oldest);
+    stopping = n->total_daemons - n->active_daemons - old_held;
+    if (oldest) {
+        apr_snprintf(age, sizeof(age), " (the oldest was started %"
+                     APR_TIME_T_FMT " s ago)", apr_time_sec(now - oldest));
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                 "HYB0208: scoreboard is full, not at MaxRequestWorkers: "
+                 "children of older generations hold %d of the ServerLimit "
+                 "%d slots%s and stopping children of this generation hold "
+                 "%d, so it runs %d of up to %d children; raise ServerLimit "
+                 "to at least %d (needs a full restart), %s", old_held,
+                 l->server_limit, age, stopping, n->active_daemons,
+                 l->active_daemons_limit,
+                 l->active_daemons_limit + old_held + stopping,
+                 hyb_slots_advice(advice, sizeof(advice)));
+}
+
+/* Maintenance tick: the episode is over when a slot is free again or the
+ * current generation needs no more children. */
+static void hyb_slots_short_over(const hyb_idle_count_t *n)
+{
+    hyb_retained_t *r = R();
+    const hyb_limits_t *l = &hyb_srv.limits;
+
+    if (!r->slots_short_since
+        || (n->free_slot_count == 0 && n->idle_threads < l->min_spare_threads
+            && n->active_daemons < l->active_daemons_limit)) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                 "HYB0209: scoreboard slots sufficient again after %"
+                 APR_TIME_T_FMT " s",
+                 apr_time_sec(apr_time_now() - r->slots_short_since));
+    r->slots_short_since = 0;
+}
+
 static void hyb_spawn_for_idle(const hyb_idle_count_t *n, const int *free_slots)
 {
     hyb_retained_t *r = R();
@@ -179,11 +275,7 @@ static void hyb_spawn_for_idle(const hyb_idle_count_t *n, const int *free_slots)
         return;
     }
     if (n->free_slot_count == 0) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                     "HYB0203: scoreboard is full, not at MaxRequestWorkers: "
-                     "%d slots held by stopping children; raise ServerLimit "
-                     "(now %d)", n->total_daemons - n->active_daemons,
-                     l->server_limit);
+        hyb_report_slots_short(n);
         r->idle_spawn_rate = 1;
         return;
     }
@@ -216,6 +308,7 @@ static void hyb_idle_maintenance(void)
     hyb_sb_count(&n, free_slots, HYB_MAX_SPAWN_RATE);
     R()->max_daemon_used = n.max_daemon_used;
     hyb_saturation_over(&n);
+    hyb_slots_short_over(&n);
     if (n.idle_threads > l->max_spare_threads && n.active_daemons > 1) {
         /* Retire one child a tick, when no other is already stopping or
          * there is headroom for one more stopping child. */
@@ -303,6 +396,47 @@ static int hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
     return 0;
 }
 
+/* One child (or other process) exited: bookkeeping, then start what the
+ * current generation is waiting for. */
+static void hyb_on_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
+                        int *remaining_to_start, pid_t *fatal_pid)
+{
+    hyb_retained_t *r = R();
+    int clean = hyb_handle_exit(pid, why, status, fatal_pid);
+
+    if (r->mpm->shutdown_pending || r->mpm->restart_pending) {
+        return;
+    }
+    if (*remaining_to_start) {
+        /* After a graceful restart that found every slot taken, the new
+         * generation starts in the slot just freed. */
+        *remaining_to_start = hyb_start_children(*remaining_to_start);
+    }
+    else if (clean) {
+        /* A child that recycled (MaxConnectionsPerChild) is replaced now
+         * if spare threads run short, not a tick later.  Crashes keep
+         * their own throttle (see hyb_handle_exit); retiring stays one per
+         * second. */
+        hyb_spawn_if_short();
+    }
+}
+
+/* ap_wait_or_timeout() sleeps a second when nothing had exited, and
+ * returns without looking again: reap what exited during that second
+ * before the tick decides anything on stale slots. */
+static void hyb_reap_pending(int *remaining_to_start, pid_t *fatal_pid)
+{
+    apr_exit_why_e why;
+    int status;
+    apr_proc_t pid;
+
+    while (!R()->mpm->restart_pending && !R()->mpm->shutdown_pending
+           && APR_STATUS_IS_CHILD_DONE(apr_proc_wait_all_procs(
+                  &pid, &status, &why, APR_NOWAIT, hyb_srv.pconf))) {
+        hyb_on_exit(&pid, why, status, remaining_to_start, fatal_pid);
+    }
+}
+
 /* Returns the pid of a child whose fatal exit stops the server, or 0. */
 static pid_t hyb_main_loop(int *remaining_to_start)
 {
@@ -316,16 +450,12 @@ static pid_t hyb_main_loop(int *remaining_to_start)
 
         ap_wait_or_timeout(&why, &status, &pid, hyb_srv.pconf, ap_server_conf);
         if (pid.pid != -1) {
-            int clean = hyb_handle_exit(&pid, why, status, &fatal_pid);
-            if (clean && !*remaining_to_start && !r->mpm->shutdown_pending
-                && !r->mpm->restart_pending) {
-                /* A child that recycled (MaxConnectionsPerChild) is
-                 * replaced now if spare threads run short, not a tick
-                 * later.  Crashes keep their own throttle (see
-                 * hyb_handle_exit); retiring stays one per second. */
-                hyb_spawn_if_short();
-            }
+            hyb_on_exit(&pid, why, status, remaining_to_start, &fatal_pid);
             continue;
+        }
+        hyb_reap_pending(remaining_to_start, &fatal_pid);
+        if (r->mpm->restart_pending || r->mpm->shutdown_pending) {
+            break;
         }
         if (*remaining_to_start) {
             int before = *remaining_to_start;
