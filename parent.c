@@ -244,8 +244,8 @@ static void hyb_report_slots_short(const hyb_idle_count_t *n)
                  hyb_slots_advice(advice, sizeof(advice)));
 }
 
-/* Maintenance tick: the episode is over when a slot is free again or the
- * current generation needs no more children. */
+/* Maintenance tick, or a child exited: the episode is over when a slot is
+ * free again or the current generation needs no more children. */
 static void hyb_slots_short_over(const hyb_idle_count_t *n)
 {
     hyb_retained_t *r = R();
@@ -261,6 +261,19 @@ static void hyb_slots_short_over(const hyb_idle_count_t *n)
                  APR_TIME_T_FMT " s",
                  apr_time_sec(apr_time_now() - r->slots_short_since));
     r->slots_short_since = 0;
+}
+
+/* After a child exited and was perhaps replaced: did that end the
+ * episode?  (Ticks check too, but a restart may come before the next.) */
+static void hyb_slots_recheck(void)
+{
+    hyb_idle_count_t n;
+    int free_slot;
+
+    if (R()->slots_short_since) {
+        hyb_sb_count(&n, &free_slot, 1);
+        hyb_slots_short_over(&n);
+    }
 }
 
 static void hyb_spawn_for_idle(const hyb_idle_count_t *n, const int *free_slots)
@@ -419,28 +432,65 @@ static void hyb_on_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
          * second. */
         hyb_spawn_if_short();
     }
+    hyb_slots_recheck();
 }
 
-/* ap_wait_or_timeout() sleeps a second when nothing had exited, and
- * returns without looking again: reap what exited during that second
- * before the tick decides anything on stale slots. */
-static void hyb_reap_pending(int *remaining_to_start, pid_t *fatal_pid)
-{
-    apr_exit_why_e why;
-    int status;
-    apr_proc_t pid;
+/* How often the parent looks for exited children between ticks. */
+#define HYB_REAP_POLL apr_time_from_msec(100)
 
-    while (!R()->mpm->restart_pending && !R()->mpm->shutdown_pending
-           && APR_STATUS_IS_CHILD_DONE(apr_proc_wait_all_procs(
-                  &pid, &status, &why, APR_NOWAIT, hyb_srv.pconf))) {
-        hyb_on_exit(&pid, why, status, remaining_to_start, fatal_pid);
+/* Wait until a child exits (1, *pid set) or until deadline, or a signal
+ * asked for a restart or stop (0).  ap_wait_or_timeout() sleeps a whole
+ * second before it looks again, so a crashed child's replacement, or a new
+ * generation waiting for a slot, could wait that long. */
+static int hyb_wait_child(apr_proc_t *pid, apr_exit_why_e *why, int *status,
+                          apr_time_t deadline)
+{
+    hyb_retained_t *r = R();
+
+    for (;;) {
+        apr_time_t now;
+
+        if (APR_STATUS_IS_CHILD_DONE(apr_proc_wait_all_procs(
+                pid, status, why, APR_NOWAIT, hyb_srv.pconf))) {
+            return 1;
+        }
+        now = apr_time_now();
+        if (now >= deadline || r->mpm->restart_pending
+            || r->mpm->shutdown_pending) {
+            return 0;
+        }
+        apr_sleep(deadline - now < HYB_REAP_POLL ? deadline - now
+                                                 : HYB_REAP_POLL);
     }
+}
+
+/* Once a second: what ap_wait_or_timeout() did besides waiting (the
+ * monitor hook every ten calls, the global status times), then starting
+ * what is left of StartServers, or spare-thread maintenance. */
+static void hyb_tick(int *remaining_to_start)
+{
+    static int ticks;
+
+    if (++ticks % 10 == 0) {
+        ap_run_monitor(hyb_srv.pconf, ap_server_conf);
+    }
+    ap_update_global_status();
+    if (*remaining_to_start) {
+        int before = *remaining_to_start;
+        *remaining_to_start = hyb_start_children(before);
+        if (*remaining_to_start < before) {
+            return;
+        }
+        *remaining_to_start = 0;    /* no free slot: maintenance decides */
+    }
+    hyb_idle_maintenance();
 }
 
 /* Returns the pid of a child whose fatal exit stops the server, or 0. */
 static pid_t hyb_main_loop(int *remaining_to_start)
 {
     hyb_retained_t *r = R();
+    apr_time_t next_tick = apr_time_now() + apr_time_from_sec(1);
     pid_t fatal_pid = 0;
 
     while (!r->mpm->restart_pending && !r->mpm->shutdown_pending) {
@@ -448,24 +498,15 @@ static pid_t hyb_main_loop(int *remaining_to_start)
         int status;
         apr_proc_t pid;
 
-        ap_wait_or_timeout(&why, &status, &pid, hyb_srv.pconf, ap_server_conf);
-        if (pid.pid != -1) {
+        if (hyb_wait_child(&pid, &why, &status, next_tick)) {
             hyb_on_exit(&pid, why, status, remaining_to_start, &fatal_pid);
             continue;
         }
-        hyb_reap_pending(remaining_to_start, &fatal_pid);
         if (r->mpm->restart_pending || r->mpm->shutdown_pending) {
             break;
         }
-        if (*remaining_to_start) {
-            int before = *remaining_to_start;
-            *remaining_to_start = hyb_start_children(before);
-            if (*remaining_to_start < before) {
-                continue;
-            }
-            *remaining_to_start = 0;    /* no free slot: maintenance decides */
-        }
-        hyb_idle_maintenance();
+        next_tick = apr_time_now() + apr_time_from_sec(1);
+        hyb_tick(remaining_to_start);
     }
     return fatal_pid;
 }
