@@ -111,6 +111,9 @@ EVENT_EXPECTED_FAIL = {
     "test_slot_shortage_is_warned_once_per_episode":
         "event logs AH03490 'scoreboard is full, not at MaxRequestWorkers' every "
         "second while the shortage lasts, without numbers",
+    "test_spare_threads_grow_under_load_and_shrink_one_child_a_second":
+        "observed here: event retires one idle child every 2 s (gaps of 1.98 to "
+        "2.05 s between retirements in 9 runs), not one a second",
     "test_rapid_sighup_restarts_do_not_crash":
         "stock event children intermittently segfault (AH00052 exit signal "
         "Segmentation fault) when SIGHUP-restarted, about 1 restart in 15 on the "

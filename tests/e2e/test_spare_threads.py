@@ -1,6 +1,7 @@
 """Spare-thread maintenance: the parent forks children while idle threads
 are below MinSpareThreads and, once the load is gone, retires one child a
-second until idle threads are within MaxSpareThreads.
+second (each maintenance tick, none skipped) until idle threads are within
+MaxSpareThreads.
 
 The load is requests that hold a worker thread (the helper module's
 sleeping handler, helpers/mod_hyb_test.c), on new connections with
@@ -87,7 +88,8 @@ def test_spare_threads_grow_under_load_and_shrink_one_child_a_second(
     t_idle = time.monotonic() - t0
     # MaxSpareThreads 10 allows 2 idle children of 5 threads
     settled = MAX_SPARE // TPC
-    assert wait_for(lambda: _sample(srv, samples, t0) == settled, peak - settled + 5), \
+    assert wait_for(lambda: _sample(srv, samples, t0) == settled,
+                    1.8 * (peak - settled) + 3), \
         "children did not shrink to %d: %s" % (settled, samples[-5:])
     # and stay there (polled over more than two maintenance ticks)
     assert wait_for(lambda: _sample(srv, samples, t0) != settled, 2.5) is None, \
@@ -96,8 +98,11 @@ def test_spare_threads_grow_under_load_and_shrink_one_child_a_second(
     assert st["BusyWorkers"] + st["IdleWorkers"] == settled * TPC, st
     drops = [t for (t, n), (_, prev) in zip(samples[1:], samples) if t > t_idle and n < prev]
     gaps = [b - a for a, b in zip(drops, drops[1:])]
-    print("peak %d children, shrink to %d: drops at %s, gaps %s" % (
+    print("at most %d children seen, shrink to %d: drops at %s, gaps %s" % (
         peak, settled, ["%.2f" % t for t in drops], ["%.2f" % g for g in gaps]))
-    # the count is sampled every 50 ms; one retirement per maintenance tick
+    # the count is sampled every 50 ms; one retirement per one-second
+    # maintenance tick: not two in one tick, and no tick skipped
     assert all(g >= 0.5 for g in gaps), "more than one child retired per second: %s" % gaps
-    assert drops and drops[-1] - drops[0] >= 0.5 * (peak - settled - 1), drops
+    assert all(g <= 1.8 for g in gaps), "children retired slower than one a second: %s" % gaps
+    # every retirement is seen on its own (50 ms samples, a tick apart)
+    assert len(drops) >= peak - settled, (peak, drops)
