@@ -52,6 +52,7 @@ typedef struct hyb_slot_t {
     pid_t pid;                  /* 0 when free; parent-private copy */
     ap_generation_t generation;
     int quiescing;              /* parent saw it stop accepting */
+    apr_time_t started;         /* when it was forked */
 } hyb_slot_t;
 
 typedef struct hyb_retained_t {
@@ -62,6 +63,9 @@ typedef struct hyb_retained_t {
     int idle_spawn_rate;
     apr_time_t saturated_since; /* start of the saturation episode, or 0 */
     apr_time_t saturation_logged;
+    apr_time_t slots_short_since;   /* start of the episode in which the
+                                     * current generation needs a child and
+                                     * no scoreboard slot is free, or 0 */
     int killed_in_a_row;        /* children lost to signals in a row */
     hyb_slot_t *slots;          /* first_server_limit entries */
     apr_time_t gen_ended[16];   /* when generation g was replaced, at g % 16 */

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <apr_signal.h>
+#include <apr_strings.h>
 #include <unistd.h>
 
 #define HYB_MAX_SPAWN_RATE 32
@@ -46,6 +47,7 @@ static int hyb_make_child(int slot)
     r->slots[slot].pid = pid;
     r->slots[slot].generation = r->mpm->my_generation;
     r->slots[slot].quiescing = 0;
+    r->slots[slot].started = apr_time_now();
     hyb_sb_child_started(slot, pid, r->mpm->my_generation);
     if (slot + 1 > r->max_daemon_used) {
         r->max_daemon_used = slot + 1;
@@ -167,6 +169,113 @@ static void hyb_saturation_over(const hyb_idle_count_t *n)
     }
 }
 
+/* ---- scoreboard slot shortage ------------------------------------------------ */
+
+/* How many slots children of older generations hold; *oldest is the fork
+ * time of the oldest of them (0 when there is none). */
+static int hyb_old_generation_slots(apr_time_t *oldest)
+{
+    hyb_retained_t *r = R();
+    int i, held = 0;
+
+    *oldest = 0;
+    for (i = 0; i < hyb_srv.limits.server_limit; i++) {
+        const hyb_slot_t *sl = &r->slots[i];
+        if (sl->pid && sl->generation != r->mpm->my_generation) {
+            held++;
+            if (!*oldest || sl->started < *oldest) {
+                *oldest = sl->started;
+            }
+        }
+    }
+    return held;
+}
+
+/* What else than ServerLimit the admin can change: HybridDrainTimeout
+ * bounds how long stopping children keep idle keep-alive connections;
+ * nothing bounds a request in flight across a graceful restart
+ * (GracefulShutdownTimeout is for graceful-stop only). */
+static const char *hyb_slots_advice(char *buf, apr_size_t len)
+{
+    if (hyb_srv.drain_timeout > 0) {
+        apr_snprintf(buf, len, "or lower HybridDrainTimeout (now %g s) so "
+                     "stopping children let idle keep-alive connections go "
+                     "sooner; requests in flight are not cut short",
+                     (double)hyb_srv.drain_timeout / APR_USEC_PER_SEC);
+    }
+    else {
+        apr_snprintf(buf, len, "stopping children are finishing requests in "
+                     "flight, which are not cut short");
+    }
+    return buf;
+}
+
+/* The current generation needs a child and every slot is taken, by
+ * children of older generations (a graceful restart while they finish
+ * their requests) or stopping children of this one.  One warning per
+ * episode: hyb_slots_short_over() ends it. */
+static void hyb_report_slots_short(const hyb_idle_count_t *n)
+{
+    hyb_retained_t *r = R();
+    const hyb_limits_t *l = &hyb_srv.limits;
+    apr_time_t now = apr_time_now(), oldest;
+    int old_held, stopping;
+    char advice[200], age[64] = "";
+
+    if (r->slots_short_since) {
+        return;
+    }
+    r->slots_short_since = now;
+    old_held = hyb_old_generation_slots(&oldest);
+    stopping = n->total_daemons - n->active_daemons - old_held;
+    if (oldest) {
+        apr_snprintf(age, sizeof(age), " (the oldest was started %"
+                     APR_TIME_T_FMT " s ago)", apr_time_sec(now - oldest));
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                 "HYB0208: scoreboard is full, not at MaxRequestWorkers: "
+                 "children of older generations hold %d of the ServerLimit "
+                 "%d slots%s and stopping children of this generation hold "
+                 "%d, so it runs %d of up to %d children; raise ServerLimit "
+                 "to at least %d (needs a full restart), %s", old_held,
+                 l->server_limit, age, stopping, n->active_daemons,
+                 l->active_daemons_limit,
+                 l->active_daemons_limit + old_held + stopping,
+                 hyb_slots_advice(advice, sizeof(advice)));
+}
+
+/* Maintenance tick, or a child exited: the episode is over when a slot is
+ * free again or the current generation needs no more children. */
+static void hyb_slots_short_over(const hyb_idle_count_t *n)
+{
+    hyb_retained_t *r = R();
+    const hyb_limits_t *l = &hyb_srv.limits;
+
+    if (!r->slots_short_since
+        || (n->free_slot_count == 0 && n->idle_threads < l->min_spare_threads
+            && n->active_daemons < l->active_daemons_limit)) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                 "HYB0209: scoreboard slots sufficient again after %"
+                 APR_TIME_T_FMT " s",
+                 apr_time_sec(apr_time_now() - r->slots_short_since));
+    r->slots_short_since = 0;
+}
+
+/* After a child exited and was perhaps replaced: did that end the
+ * episode?  (Ticks check too, but a restart may come before the next.) */
+static void hyb_slots_recheck(void)
+{
+    hyb_idle_count_t n;
+    int free_slot;
+
+    if (R()->slots_short_since) {
+        hyb_sb_count(&n, &free_slot, 1);
+        hyb_slots_short_over(&n);
+    }
+}
+
 static void hyb_spawn_for_idle(const hyb_idle_count_t *n, const int *free_slots)
 {
     hyb_retained_t *r = R();
@@ -179,11 +288,7 @@ static void hyb_spawn_for_idle(const hyb_idle_count_t *n, const int *free_slots)
         return;
     }
     if (n->free_slot_count == 0) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                     "HYB0203: scoreboard is full, not at MaxRequestWorkers: "
-                     "%d slots held by stopping children; raise ServerLimit "
-                     "(now %d)", n->total_daemons - n->active_daemons,
-                     l->server_limit);
+        hyb_report_slots_short(n);
         r->idle_spawn_rate = 1;
         return;
     }
@@ -216,6 +321,7 @@ static void hyb_idle_maintenance(void)
     hyb_sb_count(&n, free_slots, HYB_MAX_SPAWN_RATE);
     R()->max_daemon_used = n.max_daemon_used;
     hyb_saturation_over(&n);
+    hyb_slots_short_over(&n);
     if (n.idle_threads > l->max_spare_threads && n.active_daemons > 1) {
         /* Retire one child a tick, when no other is already stopping or
          * there is headroom for one more stopping child. */
@@ -249,20 +355,37 @@ static void hyb_spawn_if_short(void)
 
 /* ---- main loop ----------------------------------------------------------- */
 
+/* A child exited with APEXIT_CHILDFATAL: it could not set itself up (e.g.
+ * drop privileges), and a new one would fail the same way.  A child of the
+ * current generation (or an unknown process, as event does) stops the
+ * server; one of an older generation is only noted, as it may have been
+ * caught by the restart while starting. */
+static void hyb_note_fatal(pid_t pid, int slot, pid_t *fatal_pid)
+{
+    hyb_retained_t *r = R();
+
+    if (slot >= 0 && r->slots[slot].generation != r->mpm->my_generation) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     "HYB0211: ignoring the fatal exit of child %" APR_PID_T_FMT
+                     " of the older generation %d", pid,
+                     r->slots[slot].generation);
+        return;
+    }
+    *fatal_pid = pid;
+    r->mpm->shutdown_pending = 1;
+}
+
 /* Returns 1 when a child of ours exited normally (not killed by a signal),
  * e.g. after MaxConnectionsPerChild. */
 static int hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
-                           int *child_fatal)
+                           pid_t *fatal_pid)
 {
     hyb_retained_t *r = R();
     int processed = ap_process_child_status(pid, why, status);
     int slot = hyb_slot_of(pid->pid);
 
     if (processed == APEXIT_CHILDFATAL) {
-        if (slot < 0 || r->slots[slot].generation == r->mpm->my_generation) {
-            *child_fatal = 1;
-            r->mpm->shutdown_pending = 1;
-        }
+        hyb_note_fatal(pid->pid, slot, fatal_pid);
     }
     if (slot >= 0) {
         int signalled = (why & APR_PROC_SIGNAL) != 0;
@@ -286,40 +409,106 @@ static int hyb_handle_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
     return 0;
 }
 
-static int hyb_main_loop(int *remaining_to_start)
+/* One child (or other process) exited: bookkeeping, then start what the
+ * current generation is waiting for. */
+static void hyb_on_exit(apr_proc_t *pid, apr_exit_why_e why, int status,
+                        int *remaining_to_start, pid_t *fatal_pid)
 {
     hyb_retained_t *r = R();
-    int child_fatal = 0;
+    int clean = hyb_handle_exit(pid, why, status, fatal_pid);
+
+    if (r->mpm->shutdown_pending || r->mpm->restart_pending) {
+        return;
+    }
+    if (*remaining_to_start) {
+        /* After a graceful restart that found every slot taken, the new
+         * generation starts in the slot just freed. */
+        *remaining_to_start = hyb_start_children(*remaining_to_start);
+    }
+    else if (clean) {
+        /* A child that recycled (MaxConnectionsPerChild) is replaced now
+         * if spare threads run short, not a tick later.  Crashes keep
+         * their own throttle (see hyb_handle_exit); retiring stays one per
+         * second. */
+        hyb_spawn_if_short();
+    }
+    hyb_slots_recheck();
+}
+
+/* How often the parent looks for exited children between ticks. */
+#define HYB_REAP_POLL apr_time_from_msec(100)
+
+/* Wait until a child exits (1, *pid set) or until deadline, or a signal
+ * asked for a restart or stop (0).  ap_wait_or_timeout() sleeps a whole
+ * second before it looks again, so a crashed child's replacement, or a new
+ * generation waiting for a slot, could wait that long. */
+static int hyb_wait_child(apr_proc_t *pid, apr_exit_why_e *why, int *status,
+                          apr_time_t deadline)
+{
+    hyb_retained_t *r = R();
+
+    for (;;) {
+        apr_time_t now;
+
+        if (APR_STATUS_IS_CHILD_DONE(apr_proc_wait_all_procs(
+                pid, status, why, APR_NOWAIT, hyb_srv.pconf))) {
+            return 1;
+        }
+        now = apr_time_now();
+        if (now >= deadline || r->mpm->restart_pending
+            || r->mpm->shutdown_pending) {
+            return 0;
+        }
+        apr_sleep(deadline - now < HYB_REAP_POLL ? deadline - now
+                                                 : HYB_REAP_POLL);
+    }
+}
+
+/* Once a second: what ap_wait_or_timeout() did besides waiting (the
+ * monitor hook every ten calls, the global status times), then starting
+ * what is left of StartServers, or spare-thread maintenance. */
+static void hyb_tick(int *remaining_to_start)
+{
+    static int ticks;
+
+    if (++ticks % 10 == 0) {
+        ap_run_monitor(hyb_srv.pconf, ap_server_conf);
+    }
+    ap_update_global_status();
+    if (*remaining_to_start) {
+        int before = *remaining_to_start;
+        *remaining_to_start = hyb_start_children(before);
+        if (*remaining_to_start < before) {
+            return;
+        }
+        *remaining_to_start = 0;    /* no free slot: maintenance decides */
+    }
+    hyb_idle_maintenance();
+}
+
+/* Returns the pid of a child whose fatal exit stops the server, or 0. */
+static pid_t hyb_main_loop(int *remaining_to_start)
+{
+    hyb_retained_t *r = R();
+    apr_time_t next_tick = apr_time_now() + apr_time_from_sec(1);
+    pid_t fatal_pid = 0;
 
     while (!r->mpm->restart_pending && !r->mpm->shutdown_pending) {
         apr_exit_why_e why;
         int status;
         apr_proc_t pid;
 
-        ap_wait_or_timeout(&why, &status, &pid, hyb_srv.pconf, ap_server_conf);
-        if (pid.pid != -1) {
-            int clean = hyb_handle_exit(&pid, why, status, &child_fatal);
-            if (clean && !*remaining_to_start && !r->mpm->shutdown_pending
-                && !r->mpm->restart_pending) {
-                /* A child that recycled (MaxConnectionsPerChild) is
-                 * replaced now if spare threads run short, not a tick
-                 * later.  Crashes keep their own throttle (see
-                 * hyb_handle_exit); retiring stays one per second. */
-                hyb_spawn_if_short();
-            }
+        if (hyb_wait_child(&pid, &why, &status, next_tick)) {
+            hyb_on_exit(&pid, why, status, remaining_to_start, &fatal_pid);
             continue;
         }
-        if (*remaining_to_start) {
-            int before = *remaining_to_start;
-            *remaining_to_start = hyb_start_children(before);
-            if (*remaining_to_start < before) {
-                continue;
-            }
-            *remaining_to_start = 0;    /* no free slot: maintenance decides */
+        if (r->mpm->restart_pending || r->mpm->shutdown_pending) {
+            break;
         }
-        hyb_idle_maintenance();
+        next_tick = apr_time_now() + apr_time_from_sec(1);
+        hyb_tick(remaining_to_start);
     }
-    return child_fatal;
+    return fatal_pid;
 }
 
 static void hyb_signal_children(ap_podx_restart_t how)
@@ -369,22 +558,41 @@ static int hyb_graceful_stop(void)
     return DONE;
 }
 
-static int hyb_stop_or_restart(int child_fatal)
+/* A child of the current generation exited with APEXIT_CHILDFATAL: stop
+ * everything at once (the other children would fail or be replaced by
+ * failing ones) and exit with an error status, so that an init system sees
+ * a failure rather than a clean stop. */
+static int hyb_fatal_stop(pid_t fatal_pid)
+{
+    ap_log_error(APLOG_MARK, APLOG_ALERT, 0, ap_server_conf,
+                 "HYB0210: child %" APR_PID_T_FMT " of generation %d could not "
+                 "start (it exited with APEXIT_CHILDFATAL; the lines above say "
+                 "why, e.g. User or Group could not be set): stopping the "
+                 "server instead of forking more children", fatal_pid,
+                 R()->mpm->my_generation);
+    hyb_signal_children(AP_MPM_PODX_RESTART);
+    ap_reclaim_child_processes(1, hyb_reclaim_cb);
+    ap_remove_pid(hyb_srv.pconf, ap_pid_fname);
+    return !OK;     /* main() logs "MPM run failed" and exits with 1 */
+}
+
+static int hyb_stop_or_restart(pid_t fatal_pid)
 {
     hyb_retained_t *r = R();
 
     r->mpm->mpm_state = AP_MPMQ_STOPPING;
+    if (fatal_pid) {
+        return hyb_fatal_stop(fatal_pid);
+    }
     if (r->mpm->shutdown_pending && !r->mpm->is_ungraceful) {
         return hyb_graceful_stop();
     }
     if (r->mpm->shutdown_pending) {
         hyb_signal_children(AP_MPM_PODX_RESTART);
         ap_reclaim_child_processes(1, hyb_reclaim_cb);
-        if (!child_fatal) {
-            ap_remove_pid(hyb_srv.pconf, ap_pid_fname);
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
-                         "caught SIGTERM, shutting down");
-        }
+        ap_remove_pid(hyb_srv.pconf, ap_pid_fname);
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ap_server_conf,
+                     "caught SIGTERM, shutting down");
         return DONE;
     }
     r->gen_ended[r->mpm->my_generation % 16] =
@@ -419,7 +627,8 @@ static void hyb_log_started(void)
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
 {
     hyb_retained_t *r = R();
-    int remaining, child_fatal;
+    int remaining;
+    pid_t fatal_pid;
 
     (void)plog; (void)s;
     hyb_srv.pconf = pconf;
@@ -442,6 +651,6 @@ int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
     hyb_log_started();
     r->mpm->mpm_state = AP_MPMQ_RUNNING;
     r->mpm->restart_pending = r->mpm->shutdown_pending = 0;
-    child_fatal = hyb_main_loop(&remaining);
-    return hyb_stop_or_restart(child_fatal);
+    fatal_pid = hyb_main_loop(&remaining);
+    return hyb_stop_or_restart(fatal_pid);
 }

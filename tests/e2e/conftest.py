@@ -110,6 +110,18 @@ EVENT_EXPECTED_FAIL = {
         "event copies its async connection counters into the scoreboard only during "
         "timeout-queue maintenance, so ConnsAsyncKeepAlive stays 0/stale while "
         "connections idle (anatomy 4.6)",
+    "test_long_downloads_across_graceful_restarts_keep_full_capacity":
+        "intermittent, failed 1 of 2 runs here: with old-generation children pinned "
+        "by downloads, after the second graceful restart event's new generation ran "
+        "only 1 of its 2 "
+        "StartServers children (MinSpareThreads was met) within 10 s, so "
+        "MaxRequestWorkers concurrent requests cannot run at once",
+    "test_slot_shortage_is_warned_once_per_episode":
+        "event logs AH03490 'scoreboard is full, not at MaxRequestWorkers' every "
+        "second while the shortage lasts, without numbers",
+    "test_spare_threads_grow_under_load_and_shrink_one_child_a_second":
+        "observed here: event retires one idle child every 2 s (gaps of 1.98 to "
+        "2.05 s between retirements in 9 runs), not one a second",
     "test_rapid_sighup_restarts_do_not_crash":
         "stock event children intermittently segfault (AH00052 exit signal "
         "Segmentation fault) when SIGHUP-restarted, about 1 restart in 15 on the "
@@ -918,6 +930,28 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(scope="session")
+def hyb_test_module():
+    """Path of mod_hyb_test.so, the test helper module of helpers/mod_hyb_test.c
+    (a sleeping handler, a child_init that exits with APEXIT_CHILDFATAL),
+    built once per session with apxs in a temp dir readable by www-data.
+    Load it with "LoadModule hyb_test_module <path>"."""
+    apxs = shutil.which("apxs") or "/usr/bin/apxs"
+    d = make_tree("hyb-e2e-mod-")
+    shutil.copy(os.path.join(os.path.dirname(__file__), "helpers", "mod_hyb_test.c"), d)
+    p = subprocess.run([apxs, "-c", "-Wc,-Wall", "-Wc,-Wextra", "-Wc,-Werror",
+                        "mod_hyb_test.c"], cwd=d, capture_output=True, text=True,
+                       timeout=120)
+    so = os.path.join(d, ".libs", "mod_hyb_test.so")
+    if p.returncode != 0 or not os.path.isfile(so):
+        shutil.rmtree(d, ignore_errors=True)
+        pytest.fail("building mod_hyb_test.so with %s failed:\n%s%s"
+                    % (apxs, p.stdout, p.stderr), pytrace=False)
+    os.chmod(os.path.join(d, ".libs"), 0o755)
+    yield so
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -175,15 +175,146 @@ def test_child_crash_is_replaced(apache_factory):
         assert http_get(srv.port, "/small.txt").status == 200
 
 
+def _server_socket_owners(srv, client_ports):
+    """{client port: pid of the child holding the server side of that
+    connection} for our connections to srv.port that a child accepted."""
+    inodes = {}
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            parts = line.split()
+            lport = int(parts[1].split(":")[1], 16)
+            rport = int(parts[2].split(":")[1], 16)
+            if lport == srv.port and rport in client_ports and parts[9] != "0":
+                inodes["socket:[%s]" % parts[9]] = rport
+    owners = {}
+    for pid in srv.children():
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link in inodes:
+                owners[inodes[link]] = pid
+    return owners
+
+
+class Recorder(threading.Thread):
+    """Short requests on new connections until stopped (at most 2000 and
+    30 s); records (start, end, error or None) per request."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.log, self.stop = port, [], threading.Event()
+
+    def run(self):
+        t_end = time.monotonic() + 30
+        while not self.stop.is_set() and len(self.log) < 2000 and time.monotonic() < t_end:
+            t0, err = time.monotonic(), None
+            try:
+                r = http_get(self.port, "/small.txt", timeout=5)
+                if r.status != 200:
+                    err = "status %d" % r.status
+            except Exception as e:      # judged by the test
+                err = repr(e)
+            self.log.append((t0, time.monotonic(), err))
+            time.sleep(0.005)
+
+
+def test_child_crash_under_load_fails_only_its_requests(apache_factory, hyb_test_module):
+    """SIGSEGV to one of two children while both serve: the requests in
+    flight on it fail, the other child's in-flight requests and all new
+    requests succeed, and a replacement child runs within a second."""
+    srv = apache_factory(allow_log=[r"exit signal Segmentation fault"],
+                         extra="LoadModule hyb_test_module %s\n<Location /sleep>\n"
+                               "    SetHandler hyb-test-sleep\n</Location>\n" % hyb_test_module)
+    assert wait_for(lambda: len(srv.children()) == 2, 5), srv.children()
+    rec = [Recorder(srv.port) for _ in range(4)]
+    for r in rec:
+        r.start()
+    slow, owners = {}, {}
+    try:
+        # sleeping requests in flight until both children hold some (bounded)
+        for _ in range(12):
+            c = HttpConn(srv.port, timeout=10)
+            c.send(b"GET /sleep?ms=3000 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            slow[c.sock.getsockname()[1]] = c
+            owners = wait_for(lambda: len(_server_socket_owners(srv, slow)) == len(slow)
+                              and _server_socket_owners(srv, slow), 5) or {}
+            if len(slow) >= 4 and len(set(owners.values())) == 2:
+                break
+        assert len(set(owners.values())) == 2, "sleeping requests not on both children: %s" \
+            % owners
+        victim = next(iter(owners.values()))
+        t_kill = time.monotonic()
+        os.kill(victim, signal.SIGSEGV)
+        new = wait_for(lambda: victim not in srv.children() and len(srv.children()) == 2
+                       and srv.children(), 3, 0.01)
+        took = time.monotonic() - t_kill
+        assert new, "crashed child %d not replaced: %s" % (victim, srv.children())
+        assert took < 1.0, "replacement took %.2f s" % took
+        n_before = sum(len(r.log) for r in rec)
+        assert wait_for(lambda: sum(len(r.log) for r in rec) > n_before + 40, 5)
+    finally:
+        for r in rec:
+            r.stop.set()
+        for r in rec:
+            r.join(10)
+    results = {}
+    for port, c in slow.items():
+        try:
+            resp = c.read_response()
+            results[port] = (resp.status, resp.body)
+        except Exception as e:          # judged below
+            results[port] = (None, repr(e))
+        c.close()
+    for port, pid in owners.items():
+        st, body = results[port]
+        if pid == victim:
+            assert st is None, "request on the crashed child answered: %s %r" % (st, body)
+        else:
+            assert st == 200 and b"pid=%d" % pid in body, \
+                "request on the surviving child %d failed: %s %r" % (pid, st, body)
+    log = [e for r in rec for e in r.log]
+    failed = [(a - t_kill, b - t_kill, e) for a, b, e in log if e]
+    assert all(a <= 0 for a, _, _ in failed), \
+        "requests started after the crash failed: %s" % failed
+    assert len(failed) <= len(rec), "too many failures: %s" % failed
+    after = [e for a, _, e in log if a > t_kill]
+    assert len(after) > 40 and not any(after)
+    print("replacement after %.3f s; %d/%d sleeping requests on the victim failed; "
+          "%d short requests failed, %d served after the crash"
+          % (took, sum(1 for p in owners.values() if p == victim), len(owners),
+             len(failed), len(after)))
+
+
+def _tasks(pid):
+    try:
+        return len(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        return 0
+
+
 def test_process_shape(apache_factory):
+    """Each child: ThreadsPerChild workers + the listener + the main thread
+    (no module here starts threads of its own); the parent: one thread."""
     srv = apache_factory(mpm={"StartServers": 3, "ThreadsPerChild": 7, "MaxRequestWorkers": 28,
                               "MinSpareThreads": 7, "MaxSpareThreads": 28})
     assert wait_for(lambda: len(srv.children()) == 3, 5), srv.children()
     for pid in srv.children():
-        n = wait_for(lambda: len(os.listdir("/proc/%d/task" % pid)) >= 7
-                     and len(os.listdir("/proc/%d/task" % pid)), 5)
-        assert n and 7 <= n <= 2 * 7 + 4, \
-            "child %d has %s threads for ThreadsPerChild 7" % (pid, n)
+        # threads start right after fork: poll until the count is stable
+        seen = []
+
+        def stable():
+            seen.append(_tasks(pid))
+            return len(seen) >= 5 and len(set(seen[-5:])) == 1 and seen[-1]
+        n = wait_for(stable, 5)
+        assert n == 7 + 2, "child %d has %s threads for ThreadsPerChild 7 (want 7 " \
+            "workers + listener + main): %s" % (pid, n, seen[-5:])
+    assert _tasks(srv.pid) == 1, "parent %d has %d threads" % (srv.pid, _tasks(srv.pid))
     st = {}
 
     def settled():
