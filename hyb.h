@@ -165,6 +165,12 @@ typedef struct hyb_conn_t {
                                  * keep-alive; HYB_HS_AUTO: don't */
     int partial;                /* part of the next head is already in */
 
+    /* Atomic: set by the listener when it sees a read edge while a worker
+     * owns the connection, cleared by the listener at dispatch; read by
+     * the worker (under the inbox mutex) when it hands the connection
+     * back lazily, so that handoff wakes the listener. */
+    volatile apr_uint32_t edge_seen;
+
     /* Set by the listener before a queue push, read by the worker. */
     int expired;                /* parked connection timed out */
     int head_expired;           /* gathering timed out: reads must not wait */

@@ -25,6 +25,8 @@
 
 #include "inbox.h"
 
+#include <apr_atomic.h>
+
 struct hyb_inbox_t {
     apr_thread_mutex_t *mutex;
     hyb_job_t *head, *tail;     /* guarded by mutex */
@@ -127,6 +129,25 @@ void hyb_inbox_push_lazy(hyb_inbox_t *ib, hyb_job_t *job)
     apr_thread_mutex_lock(ib->mutex);
     append_locked(ib, job);
     apr_thread_mutex_unlock(ib->mutex);
+}
+
+/* Any thread: lazy, unless *wake_if is set by the time the job is in the
+ * list.  The flag is read under the mutex, so the listener either sees
+ * the job in its take that follows setting the flag, or is woken. */
+void hyb_inbox_push_lazy_or_wake(hyb_inbox_t *ib, hyb_job_t *job,
+                                 volatile apr_uint32_t *wake_if)
+{
+    int must_signal = 0;
+
+    apr_thread_mutex_lock(ib->mutex);
+    append_locked(ib, job);
+    if (apr_atomic_read32(wake_if)) {
+        must_signal = claim_wakeup(ib);
+    }
+    apr_thread_mutex_unlock(ib->mutex);
+    if (must_signal) {
+        signal_efd(ib);
+    }
 }
 
 /* Any thread. */

@@ -25,6 +25,11 @@ void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job);
 /* Append without waking the listener: for handoffs that can wait for its
  * next loop round (the listener bounds that with a periodic tick). */
 void hyb_inbox_push_lazy(hyb_inbox_t *ib, hyb_job_t *job);
+/* Append lazily, but wake the listener if *wake_if (an atomic flag the
+ * listener sets) is non-zero when the job is appended; race-free with a
+ * listener that sets the flag and then takes the lazy list. */
+void hyb_inbox_push_lazy_or_wake(hyb_inbox_t *ib, hyb_job_t *job,
+                                 volatile apr_uint32_t *wake_if);
 /* Listener: take every queued job without touching the eventfd. */
 hyb_job_t *hyb_inbox_take_lazy(hyb_inbox_t *ib);
 /* Listener: take every queued job at once (FIFO order, NULL-terminated

@@ -184,6 +184,7 @@ static void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
 {
     hyb_l_unqueue(l, hc);
     hc->missed_edge = 0;
+    apr_atomic_set32(&hc->edge_seen, 0);
     if (hyb_queue_push(l->ch->queue, &hc->job) != APR_SUCCESS) {
         hyb_l_close(l, hc);     /* child is exiting ungracefully */
     }
@@ -441,7 +442,11 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
     (void)fd; (void)what;
     switch (hc->parked) {
     case HYB_PARK_NONE:
-        hc->missed_edge = 1;    /* a worker owns it; checked when it parks */
+        /* A worker owns it: checked when it parks.  If the worker hands
+         * it back lazily after this, the flag makes that handoff wake the
+         * loop; if it already did, this round's lazy take finds it. */
+        hc->missed_edge = 1;
+        apr_atomic_set32(&hc->edge_seen, 1);
         break;
     case HYB_PARK_KEEPALIVE:
         /* The edge may be stale: raised before the connection was handed

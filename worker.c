@@ -61,8 +61,11 @@ static int hyb_conn_park(hyb_run_t *run, hyb_park_e kind)
     else {
         /* Keep-alive and closing need no prompt listener: its read event
          * is already registered (an edge makes it look at the inbox), and
-         * the tick bounds the wait for the timeouts to start. */
-        hyb_inbox_push_lazy(hc->child->inbox, &hc->job);
+         * the tick bounds the wait for the timeouts to start.  An edge the
+         * listener saw while this worker still held the connection (the
+         * next request, already on its way) makes the handoff wake it. */
+        hyb_inbox_push_lazy_or_wake(hc->child->inbox, &hc->job,
+                                    &hc->edge_seen);
     }
     return 1;
 }

@@ -43,7 +43,9 @@ def test_status_scoreboard_shape(apache_factory):
     assert len(sb) == 15, "scoreboard %r should have 15 cells" % sb
     assert set(sb) <= set("_SRWKDCLGI."), sb
     assert sb.count("_") + sb.count("W") + sb.count("R") == 10, sb
-    assert sb[10:] == ".....", sb
+    # One of the three 5-cell slots is empty; which one depends on where
+    # spare-thread upkeep put the children while they were starting.
+    assert [sb[i:i + 5] for i in (0, 5, 10)].count(".....") == 1, sb
     assert st["BusyWorkers"] >= 1          # this request
     assert st["Stopping"] == 0 and st["GracefulWorkers"] == 0
     assert len(srv.children()) == 2

@@ -296,6 +296,25 @@ static void test_lazy_push(void **state)
     assert_false(readable(fd, 0));
 }
 
+/* push_lazy_or_wake: lazy while the flag is clear, one wakeup when set. */
+static void test_lazy_or_wake(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_inbox_t *ib = new_inbox(p);
+    int fd = hyb_inbox_fd(ib);
+    volatile apr_uint32_t flag = 0;
+    ib_job_t j[2];
+
+    memset(j, 0, sizeof(j));
+    hyb_inbox_push_lazy_or_wake(ib, &j[0].job, &flag);
+    assert_false(readable(fd, 0));
+    flag = 1;
+    hyb_inbox_push_lazy_or_wake(ib, &j[1].job, &flag);
+    assert_true(readable(fd, 0));
+    assert_int_equal(list_length(hyb_inbox_take(ib)), 2);
+    assert_false(readable(fd, 0));
+}
+
 static const struct CMUnitTest inbox_tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, hyb_test_pool_setup, \
                                              hyb_test_pool_teardown)
@@ -305,6 +324,7 @@ static const struct CMUnitTest inbox_tests[] = {
     T(test_fd_flags_and_cleanup),
     T(test_multi_producer_fifo),
     T(test_lazy_push),
+    T(test_lazy_or_wake),
 #undef T
 };
 
