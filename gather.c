@@ -275,16 +275,16 @@ hyb_hs_mode_e hyb_gather_listener_mode(const ap_listen_rec *lr)
 /* ---- worker side ---------------------------------------------------------- */
 
 /* Worker, before parking a keep-alive connection: how the listener gathers
- * its next request.  HTTP/1.x heads on plain connections, whole TLS records
- * on TLS ones (their content is opaque; asked of mod_ssl, not guessed);
- * other protocols (h2c) are not gathered (HYB_HS_AUTO). */
+ * its next request.  HTTP/1.x heads on plain connections only.  Not on TLS
+ * connections: the TLS library may already hold the start of the next
+ * record, so the socket's bytes need not begin at a record boundary and a
+ * record scan could wait for bytes that never come (h2 over TLS did).  Not
+ * on other protocols either (h2c frames are not heads).  HYB_HS_AUTO
+ * means: any readable byte sends a worker, as before gathering. */
 hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c)
 {
-    if (!hyb_srv.gather) {
+    if (!hyb_srv.gather || ap_ssl_conn_is_ssl(c)) {
         return HYB_HS_AUTO;
-    }
-    if (ap_ssl_conn_is_ssl(c)) {
-        return HYB_HS_RECORD;
     }
     return strcmp(ap_get_protocol(c), AP_PROTOCOL_HTTP1) == 0 ? HYB_HS_HTTP
                                                                : HYB_HS_AUTO;

@@ -83,3 +83,4 @@ def test_h2load_tls_no_failed_requests(apache_factory):
     assert (done, ok, failed, errored) == (20000, 20000, 0, 0), out[-2000:]
     m = re.search(r"status codes: (\d+) 2xx", out)
     assert m and int(m.group(1)) == 20000, out[-2000:]
+
