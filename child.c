@@ -260,6 +260,22 @@ static void hyb_child_stop(hyb_child_t *ch, hyb_exit_mode_e mode)
     }
 }
 
+/* Main thread, graceful stop: wait until the threads have finished what
+ * they hold.  A SIGTERM meanwhile (the parent's GracefulShutdownTimeout ran
+ * out, or a stop) turns it into an ungraceful stop, as under event; a
+ * blocking join here used to leave SIGTERM unheard until SIGKILL. */
+static hyb_exit_mode_e hyb_child_drain(hyb_child_t *ch)
+{
+    while (apr_atomic_read32(&ch->live_threads)) {
+        if (hyb_sigterm_seen) {
+            hyb_child_stop(ch, HYB_UNGRACEFUL);
+            return HYB_UNGRACEFUL;
+        }
+        apr_sleep(apr_time_from_msec(20));  /* a signal cuts it short */
+    }
+    return HYB_GRACEFUL;
+}
+
 /* The one child context of this process (NULL in the parent).  Written
  * once by the main thread before any other thread starts. */
 static hyb_child_t *hyb_the_child;
@@ -292,6 +308,9 @@ void hyb_child_main(int slot, int bucket)
     }
     mode = hyb_child_wait(ch);
     hyb_child_stop(ch, mode);
+    if (mode == HYB_GRACEFUL) {
+        mode = hyb_child_drain(ch);
+    }
     if (!hyb_child_join(ch, mode)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
                      "HYB0306: child %d exiting with %u threads still busy",

@@ -390,6 +390,30 @@ def test_graceful_stop_closes_listener_and_finishes_download(apache_factory, fil
     assert not os.path.exists(srv.pidfile)
 
 
+def test_graceful_stop_timeout_ends_a_long_download(apache_factory, file8):
+    """graceful-stop with GracefulShutdownTimeout 2 and a download that
+    would take far longer: the server waits about 2 s, then stops the
+    children anyway (the download is cut) and exits."""
+    data, _digest = file8
+    srv = apache_factory(files={"f8.bin": data}, timeout=30,
+                         extra="GracefulShutdownTimeout 2")
+    res = {}
+    started = threading.Event()
+    t = _download_in_thread(srv.port, res, rcvbuf=16384, chunk=4096, pause=0.02,
+                            deadline_s=60, midway=started.set, midway_at=0.01)
+    assert started.wait(10), "download did not start: %s" % res
+    t0 = time.monotonic()
+    srv.signal(signal.SIGWINCH)
+    assert srv.wait_exit(15), "parent still running 15 s after graceful-stop"
+    took = time.monotonic() - t0
+    assert 1.5 <= took <= 6.0, "exit %.1f s after SIGWINCH (timeout 2 s)" % took
+    # The client only notices the cut once it has drained the socket
+    # buffers; what matters is that the file could not be completed.
+    t.join(5)
+    assert "digest" not in res, "the download was not cut: %s" % res
+    assert wait_for(lambda: not srv.our_processes(), 5), srv.our_processes()
+
+
 def test_serverlimit_change_on_graceful_is_ignored(apache_factory):
     srv = apache_factory()
     gen0 = server_status_auto(srv.port)["ParentServerMPMGeneration"]
