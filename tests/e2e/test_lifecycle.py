@@ -414,6 +414,21 @@ def test_graceful_stop_timeout_ends_a_long_download(apache_factory, file8):
     assert wait_for(lambda: not srv.our_processes(), 5), srv.our_processes()
 
 
+def test_monitor_and_end_generation_hooks_run(apache_factory, hyb_test_module):
+    """The parent runs the monitor hook about every 10 s, and the
+    end_generation hook once the last child of a generation has exited
+    after a graceful restart (checked with the helper module)."""
+    srv = apache_factory(extra="LoadModule hyb_test_module %s\nHybTestLogHooks On\n"
+                         % hyb_test_module)
+    gen0 = server_status_auto(srv.port)["ParentServerMPMGeneration"]
+    srv.signal(signal.SIGUSR1)
+    assert wait_for(lambda: "hyb_test: end_generation %d" % gen0 in srv.log_text(), 15), \
+        srv.log_text()[-2000:]
+    assert wait_for(lambda: srv.log_text().count("hyb_test: monitor") >= 2, 25), \
+        srv.log_text()[-2000:]
+    assert srv.log_text().count("hyb_test: end_generation %d" % gen0) == 1
+
+
 def test_serverlimit_change_on_graceful_is_ignored(apache_factory):
     srv = apache_factory()
     gen0 = server_status_auto(srv.port)["ParentServerMPMGeneration"]

@@ -8,6 +8,10 @@
  *                            "hyb_test: child <pid> exits with
  *                            APEXIT_CHILDFATAL" first, so a test can count
  *                            how many children were forked.
+ *   HybTestLogHooks On       the parent logs "hyb_test: monitor" from each
+ *                            monitor hook run and "hyb_test: end_generation
+ *                            <gen>" from each end_generation hook run, so a
+ *                            test can check that the MPM runs them.
  *   SetHandler hyb-test-sleep
  *                            GET ...?ms=N holds the worker thread for N ms
  *                            (0..30000), then answers
@@ -21,6 +25,7 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "ap_mpm.h"
+#include "mpm_common.h"
 
 #include <apr_strings.h>
 #include <stdlib.h>
@@ -33,6 +38,7 @@ module AP_MODULE_DECLARE_DATA hyb_test_module;
 /* Set while the configuration is read (parent, single-threaded); read by
  * each child in child_init. */
 static int hyb_test_child_fatal;
+static int hyb_test_log_hooks;
 
 /* Parent, configuration pass: the directive. */
 static const char *hyb_test_set_fatal(cmd_parms *cmd, void *d, int on)
@@ -42,13 +48,41 @@ static const char *hyb_test_set_fatal(cmd_parms *cmd, void *d, int on)
     return NULL;
 }
 
-/* Parent, before each configuration pass: forget the last pass's value. */
+/* Parent, configuration pass: the directive. */
+static const char *hyb_test_set_log_hooks(cmd_parms *cmd, void *d, int on)
+{
+    (void)cmd; (void)d;
+    hyb_test_log_hooks = on;
+    return NULL;
+}
+
+/* Parent, before each configuration pass: forget the last pass's values. */
 static int hyb_test_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                                apr_pool_t *ptemp)
 {
     (void)pconf; (void)plog; (void)ptemp;
     hyb_test_child_fatal = 0;
+    hyb_test_log_hooks = 0;
     return OK;
+}
+
+/* Parent main thread, about every 10 s. */
+static int hyb_test_monitor(apr_pool_t *p, server_rec *s)
+{
+    (void)p;
+    if (hyb_test_log_hooks) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "hyb_test: monitor");
+    }
+    return DECLINED;
+}
+
+/* Parent main thread, when the last child of a generation has exited. */
+static void hyb_test_end_generation(server_rec *s, ap_generation_t gen)
+{
+    if (hyb_test_log_hooks) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "hyb_test: end_generation %d", gen);
+    }
 }
 
 /* Child main thread, after privileges were dropped. */
@@ -100,6 +134,8 @@ static int hyb_test_handler(request_rec *r)
 static const command_rec hyb_test_cmds[] = {
     AP_INIT_FLAG("HybTestChildFatal", hyb_test_set_fatal, NULL, RSRC_CONF,
                  "On: every child exits from child_init with APEXIT_CHILDFATAL"),
+    AP_INIT_FLAG("HybTestLogHooks", hyb_test_set_log_hooks, NULL, RSRC_CONF,
+                 "On: log each monitor and end_generation hook run"),
     { NULL }
 };
 
@@ -109,6 +145,8 @@ static void hyb_test_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(hyb_test_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(hyb_test_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hyb_test_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_monitor(hyb_test_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_end_generation(hyb_test_end_generation, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(hyb_test) = {
