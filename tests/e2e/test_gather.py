@@ -197,6 +197,30 @@ def test_head_timeout_answers_like_httpd(apache_factory, timeout_conf):
     assert wait_for(lambda: " 408 " in open(srv.access_log).read(), 5)
 
 
+def test_stalled_second_head_on_keepalive_connection(apache_factory):
+    """A keep-alive connection whose next head stops half-way is gathered
+    again and ends after the header timeout like a new one (408), while a
+    complete next head on another keep-alive connection is served."""
+    srv = apache_factory(modules=("reqtimeout",), keepalive_timeout=30,
+                         extra="RequestReadTimeout header=2")
+    slow, fast = HttpConn(srv.port, timeout=10), HttpConn(srv.port, timeout=10)
+    try:
+        assert slow.request("/small.txt").status == 200
+        assert fast.request("/small.txt").status == 200
+        t0 = time.monotonic()
+        slow.send(PARTIAL_HEAD)
+        assert wait_for(lambda: MPM != "hybrid" or server_status_auto(srv.port)
+                        .get("ConnsAsyncGathering", 0) == 1, 5)
+        assert fast.request("/small.txt").status == 200
+        r = slow.read_response()
+        took = time.monotonic() - t0
+    finally:
+        slow.close()
+        fast.close()
+    assert r.status == 408
+    assert 1.5 <= took <= 5.0, took
+
+
 def test_minrate_extends_the_head_timeout(apache_factory):
     """header=2-5,MinRate=20: 200 bytes at once move the deadline from 2 s
     to the 5 s cap, as mod_reqtimeout counts it."""
