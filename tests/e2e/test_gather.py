@@ -7,17 +7,15 @@ byte per second.  Everything is bounded in count and time and goes to
 127.0.0.1 only.
 """
 
-import os
 import selectors
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
 
 from conftest import (MPM, HttpConn, apache_t, build_request, http_get,
-                      server_status_auto, wait_for, write_file)
+                      server_status_auto, tls_vhost, wait_for)
 from test_config import minimal_conf
 
 TWO_BY_TEN = {"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": 10,
@@ -432,28 +430,13 @@ def test_gathering_costs_no_more_memory_than_keepalive(apache_factory):
 # ---- TLS ------------------------------------------------------------------
 
 @pytest.fixture
-def tls_pair(apache_factory, tmp_path):
-    crt = os.path.join(str(tmp_path), "srv.crt")
-    key = os.path.join(str(tmp_path), "srv.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-subj", "/CN=localhost", "-days", "2", "-keyout", key,
-                    "-out", crt], check=True, capture_output=True, timeout=60)
+def tls_pair(apache_factory):
     srv = apache_factory(start=False, mpm=TWO_BY_TEN, nports=2,
                          modules=("socache_shmcb", "ssl", "reqtimeout"))
-    root_crt = os.path.join(srv.root, "srv.crt")
-    root_key = os.path.join(srv.root, "srv.key")
-    for src, dst in ((crt, root_crt), (key, root_key)):
-        with open(src, "rb") as f:
-            write_file(dst, f.read(), 0o600)
+    vhost = tls_vhost(srv)
     # Inside <IfModule>, as Debian's default-ssl site is.
-    srv.extra = lambda s: ("RequestReadTimeout header=20\n"
-                           "<IfModule ssl_module>\n"
-                           "<VirtualHost 127.0.0.1:%d>\n"
-                           "  SSLEngine on\n"
-                           "  SSLCertificateFile %s\n"
-                           "  SSLCertificateKeyFile %s\n"
-                           "</VirtualHost>\n"
-                           "</IfModule>\n" % (s.ports[1], root_crt, root_key))
+    srv.extra = lambda s: ("RequestReadTimeout header=20\n<IfModule ssl_module>\n"
+                           + vhost(s) + "</IfModule>\n")
     srv.start()
     return srv
 
