@@ -44,29 +44,10 @@ const char *hyb_set_gather(cmd_parms *cmd, void *d, int on)
     return NULL;
 }
 
-static const char *hyb_parse_range(cmd_parms *cmd, const char *arg, long lo,
-                                   long hi, long *out)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    char *end;
-    long v;
-
-    if (err) {
-        return err;
-    }
-    v = strtol(arg, &end, 10);
-    if (*arg == '\0' || *end != '\0' || v < lo || v > hi) {
-        return apr_psprintf(cmd->pool, "%s must be an integer from %ld to %ld, "
-                            "not '%s'", cmd->cmd->name, lo, hi, arg);
-    }
-    *out = v;
-    return NULL;
-}
-
 const char *hyb_set_gather_max(cmd_parms *cmd, void *d, const char *arg)
 {
     long v;
-    const char *err = hyb_parse_range(cmd, arg, 1024, 1024 * 1024, &v);
+    const char *err = hyb_cmd_int(cmd, arg, 1024, 1024 * 1024, &v);
 
     (void)d;
     if (!err) {
@@ -78,7 +59,7 @@ const char *hyb_set_gather_max(cmd_parms *cmd, void *d, const char *arg)
 const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d, const char *arg)
 {
     long v;
-    const char *err = hyb_parse_range(cmd, arg, 0, 1000000, &v);
+    const char *err = hyb_cmd_int(cmd, arg, 0, 1000000, &v);
 
     (void)d;
     if (!err) {
@@ -274,13 +255,14 @@ hyb_hs_mode_e hyb_gather_listener_mode(const ap_listen_rec *lr)
 
 /* ---- worker side ---------------------------------------------------------- */
 
-/* Worker, before parking a keep-alive connection: how the listener gathers
- * its next request.  HTTP/1.x heads on plain connections only.  Not on TLS
- * connections: the TLS library may already hold the start of the next
- * record, so the socket's bytes need not begin at a record boundary and a
- * record scan could wait for bytes that never come (h2 over TLS did).  Not
- * on other protocols either (h2c frames are not heads).  HYB_HS_AUTO
- * means: any readable byte sends a worker, as before gathering. */
+/* Worker, before parking a keep-alive connection: how the listener
+ * gathers its next request.  HTTP/1.x heads on plain
+ * connections only.  Not on TLS connections: the TLS library may already
+ * hold the start of the next record, so the socket's bytes need not begin
+ * at a record boundary and a record scan could wait for bytes that never
+ * come.  Not on other protocols either (h2c frames are not heads).
+ * HYB_HS_AUTO means: any readable byte sends a worker, as
+ * without gathering. */
 hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c)
 {
     if (!hyb_srv.gather || ap_ssl_conn_is_ssl(c)) {

@@ -12,7 +12,6 @@ void hyb_hs_init(hyb_hs_t *s, hyb_hs_mode_e mode)
 {
     memset(s, 0, sizeof(*s));
     s->mode = s->first_mode = (uint8_t)mode;
-    s->tls = (mode == HYB_HS_RECORD);
 }
 
 /* Does the request line end with an HTTP/x version word?  Only then does
@@ -119,7 +118,6 @@ hyb_hs_result_e hyb_hs_scan(hyb_hs_t *s, const unsigned char *buf,
             return limit == 0 ? HYB_HS_TOO_BIG : HYB_HS_MORE;
         }
         s->mode = (buf[0] == 0x16) ? HYB_HS_RECORD : HYB_HS_HTTP;
-        s->tls = (s->mode == HYB_HS_RECORD);
     }
     if (s->mode == HYB_HS_RECORD) {
         return hyb_hs_scan_record(s, buf, len, limit);

@@ -54,11 +54,16 @@ typedef struct hyb_hs_t {
     uint8_t first_mode;     /* the mode given to hyb_hs_init */
     uint8_t in_head;        /* the request line has been seen */
     uint8_t blank;          /* blank lines skipped so far */
-    uint8_t tls;            /* 1 when the bytes were a TLS record */
     uint8_t done;           /* HYB_HS_DONE was returned */
 } hyb_hs_t;
 
 void hyb_hs_init(hyb_hs_t *s, hyb_hs_mode_e mode);
+
+/* 1 when the scan is (or, in auto mode, was decided to be) a TLS record. */
+static inline int hyb_hs_tls(const hyb_hs_t *s)
+{
+    return s->mode == HYB_HS_RECORD;
+}
 
 /* buf[0, len) are the bytes available from the start of the head (or
  * record); each call passes the bytes of the previous one again plus what

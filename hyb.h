@@ -166,9 +166,10 @@ typedef struct hyb_conn_t {
     int partial;                /* part of the next head is already in */
 
     /* Atomic: set by the listener when it sees a read edge while a worker
-     * owns the connection, cleared by the listener at dispatch; read by
-     * the worker (under the inbox mutex) when it hands the connection
-     * back lazily, so that handoff wakes the listener. */
+     * owns the connection; read and cleared by the listener when the
+     * connection parks (and cleared at dispatch); read by the worker,
+     * under the inbox mutex, when it hands the connection back lazily, so
+     * that the handoff wakes the listener. */
     volatile apr_uint32_t edge_seen;
 
     /* Set by the listener before a queue push, read by the worker. */
@@ -181,7 +182,6 @@ typedef struct hyb_conn_t {
     /* Listener-only. */
     hyb_park_e parked;          /* where it waits now (NONE: in a worker) */
     int rev_added, wev_added;
-    int missed_edge;            /* readable edge seen while in a worker */
     struct event rev, wev;
     hyb_tq_entry_t tqe;          /* in the timeout queue of its park kind */
     hyb_tq_entry_t trim_e;       /* in the listener's memory-trim queue */
@@ -191,7 +191,6 @@ typedef struct hyb_conn_t {
     apr_time_t gather_start;    /* gathering: when its first byte came */
     apr_uint32_t gather_bytes;  /* gathering: bytes available at last look */
     int ip_counted;             /* gathering: counted in the per-IP table */
-    int regather;               /* taken out of GATHER by begin_stop */
 } hyb_conn_t;
 
 #define HYB_JOB_CONN         1
@@ -215,6 +214,10 @@ typedef struct hyb_worker_arg_t {
 
 /* mod_mpm_hybrid.c */
 int hyb_mpm_state(void);
+#define HYB_INT_ANY_MIN (-1000000000L)
+#define HYB_INT_ANY_MAX 1000000000L
+const char *hyb_cmd_int(cmd_parms *cmd, const char *arg, long lo, long hi,
+                        long *out);
 
 /* parent.c */
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s);

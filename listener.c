@@ -7,7 +7,7 @@
  * reach it only through the inbox.  A connection's read event is
  * registered once, at accept, edge-triggered and persistent, so parking and
  * waking cost no epoll_ctl; an edge that arrives while a worker owns the
- * connection is remembered (missed_edge) and checked with a MSG_PEEK when
+ * connection is remembered (edge_seen) and checked with a MSG_PEEK when
  * the connection comes back, and an edge for a parked connection is checked
  * the same way before a worker is sent.
  *
@@ -189,7 +189,6 @@ static void hyb_l_close(hyb_listener_t *l, hyb_conn_t *hc)
 static void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
 {
     hyb_l_unqueue(l, hc);
-    hc->missed_edge = 0;
     apr_atomic_set32(&hc->edge_seen, 0);
     if (hyb_queue_push(l->ch->queue, &hc->job) != APR_SUCCESS) {
         hyb_l_close(l, hc);     /* child is exiting ungracefully */
@@ -451,7 +450,6 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
         /* A worker owns it: checked when it parks.  If the worker hands
          * it back lazily after this, the flag makes that handoff wake the
          * loop; if it already did, this round's lazy take finds it. */
-        hc->missed_edge = 1;
         apr_atomic_set32(&hc->edge_seen, 1);
         break;
     case HYB_PARK_KEEPALIVE:
@@ -521,8 +519,7 @@ static int hyb_l_watch_write(hyb_listener_t *l, hyb_conn_t *hc)
  * data is already waiting. */
 static void hyb_l_check_missed(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (hc->missed_edge) {
-        hc->missed_edge = 0;
+    if (apr_atomic_xchg32(&hc->edge_seen, 0)) {
         if (hyb_sock_readable(hc->fd)) {
             hyb_l_dispatch(l, hc);
         }
@@ -552,7 +549,7 @@ static void hyb_l_park_linger(hyb_listener_t *l, hyb_conn_t *hc)
         hyb_l_close(l, hc);
         return;
     }
-    hc->missed_edge = 0;
+    apr_atomic_set32(&hc->edge_seen, 0);
     hyb_l_enqueue(l, hc, HYB_PARK_LINGER,
                   short_linger ? HYB_LINGER_SHORT : HYB_LINGER_NORMAL);
 }
@@ -562,6 +559,7 @@ static void hyb_l_park_linger(hyb_listener_t *l, hyb_conn_t *hc)
 static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
 {
     apr_interval_time_t timeout = hc->ka_timeout;
+    apr_uint32_t edge;
 
     if (l->stopping) {
         timeout = l->drain_until - l->now;
@@ -575,8 +573,9 @@ static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
      * entry may wait up to twice the window, never longer. */
     hyb_l_enqueue(l, hc, HYB_PARK_KEEPALIVE,
                   l->stopping ? hyb_srv.drain_timeout : timeout);
-    if (hc->missed_edge || hc->partial) {
-        hc->missed_edge = hc->partial = 0;
+    edge = apr_atomic_xchg32(&hc->edge_seen, 0);
+    if (edge || hc->partial) {
+        hc->partial = 0;
         hyb_l_ka_readable(l, hc);
     }
 }
@@ -902,30 +901,45 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the loop ------------------------------------------------------------ */
 
-/* Take every parked connection out of the timeout queues, as a list
- * linked through job.next (free while a connection is parked). */
-static hyb_conn_t *hyb_l_take_all_parked(hyb_listener_t *l)
+/* Take every parked connection out of the timeout queues, as lists linked
+ * through job.next (free while a connection is parked): the gathering ones
+ * in *gathering, the others returned. */
+static hyb_conn_t *hyb_l_take_all_parked(hyb_listener_t *l,
+                                         hyb_conn_t **gathering)
 {
     apr_time_t far = l->now + apr_time_from_sec(86400 * 365);
     hyb_conn_t *list = NULL;
     hyb_tq_entry_t *e;
 
+    *gathering = NULL;
     while ((e = hyb_tq_set_pop_expired(l->tqs, far)) != NULL) {
         hyb_conn_t *hc = hyb_l_conn_of(e);
+        hyb_conn_t **to = (hc->parked == HYB_PARK_GATHER) ? gathering : &list;
         e->q = NULL;
-        hc->regather = (hc->parked == HYB_PARK_GATHER);
         hyb_l_unqueue(l, hc);
-        hc->job.next = (hyb_job_t *)list;
-        list = hc;
+        hc->job.next = (hyb_job_t *)*to;
+        *to = hc;
     }
     return list;
+}
+
+/* Apply fn to every connection of a list made by hyb_l_take_all_parked. */
+static void hyb_l_each(hyb_listener_t *l, hyb_conn_t *hc,
+                       void (*fn)(hyb_listener_t *, hyb_conn_t *))
+{
+    while (hc) {
+        hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
+        hc->job.next = NULL;
+        fn(l, hc);
+        hc = next;
+    }
 }
 
 /* Stop accepting for good; idle keep-alive connections are closed (through
  * a worker, for lingering close), the rest finish under short timeouts. */
 static void hyb_l_begin_stop(hyb_listener_t *l)
 {
-    hyb_conn_t *hc;
+    hyb_conn_t *hc, *gathering;
 
     if (l->stopping) {
         return;
@@ -938,31 +952,18 @@ static void hyb_l_begin_stop(hyb_listener_t *l)
     hyb_srv.retained->mpm->mpm_state = AP_MPMQ_STOPPING;
     hyb_l_set_accepting(l, 0);
     hyb_sb_set_quiescing(l->ch->slot);
-    hc = hyb_l_take_all_parked(l);
-    while (hc) {
-        hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
-        hc->job.next = NULL;
-        if (hc->regather) {     /* under the stopping rules */
-            hc->regather = 0;
-            hyb_l_gather_park(l, hc);
-        }
-        else {
-            hyb_l_park(l, hc);
-        }
-        hc = next;
-    }
+    hc = hyb_l_take_all_parked(l, &gathering);
+    hyb_l_each(l, hc, hyb_l_park);              /* under the stopping rules */
+    hyb_l_each(l, gathering, hyb_l_gather_park);
 }
 
 /* Ungraceful: close everything the listener holds. */
 static void hyb_l_close_all(hyb_listener_t *l)
 {
-    hyb_conn_t *hc = hyb_l_take_all_parked(l);
+    hyb_conn_t *gathering, *hc = hyb_l_take_all_parked(l, &gathering);
 
-    while (hc) {
-        hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
-        hyb_l_close(l, hc);
-        hc = next;
-    }
+    hyb_l_each(l, hc, hyb_l_close);
+    hyb_l_each(l, gathering, hyb_l_close);
 }
 
 /* Worker thread: it popped the accept token, so every job queued before the

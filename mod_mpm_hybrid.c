@@ -64,7 +64,11 @@ static const char *hyb_get_name(void)
 
 /* ---- directives ---------------------------------------------------------- */
 
-static const char *hyb_set_int(cmd_parms *cmd, const char *arg, int *field)
+/* Parent, configuration: a global integer directive in [lo, hi].  The
+ * process/thread directives take any int (their range is clamped later,
+ * with a warning, as event does), so their message names no range. */
+const char *hyb_cmd_int(cmd_parms *cmd, const char *arg, long lo, long hi,
+                        long *out)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     char *end;
@@ -74,12 +78,27 @@ static const char *hyb_set_int(cmd_parms *cmd, const char *arg, int *field)
         return err;
     }
     v = strtol(arg, &end, 10);
-    if (*arg == '\0' || *end != '\0' || v < -1000000000L || v > 1000000000L) {
+    if (*arg != '\0' && *end == '\0' && v >= lo && v <= hi) {
+        *out = v;
+        return NULL;
+    }
+    if (lo == HYB_INT_ANY_MIN && hi == HYB_INT_ANY_MAX) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name,
                            " must be an integer, not '", arg, "'", NULL);
     }
-    *field = (int)v;
-    return NULL;
+    return apr_psprintf(cmd->pool, "%s must be an integer from %ld to %ld, "
+                        "not '%s'", cmd->cmd->name, lo, hi, arg);
+}
+
+static const char *hyb_set_int(cmd_parms *cmd, const char *arg, int *field)
+{
+    long v;
+    const char *err = hyb_cmd_int(cmd, arg, HYB_INT_ANY_MIN, HYB_INT_ANY_MAX, &v);
+
+    if (!err) {
+        *field = (int)v;
+    }
+    return err;
 }
 
 #define HYB_INT_SETTER(fn, field)                                          \

@@ -105,7 +105,9 @@ int hyb_sock_readable(int fd)
 }
 
 /* Before keep-alive: is the next request already whole?  Also records how
- * the listener gathers it and whether part of it is in (see listener.c). */
+ * the listener gathers it and whether part of it is in (see listener.c).
+ * The mode is asked each time: mod_http2 takes over a prior-knowledge h2c
+ * connection without a protocol_switch, so no hook tells the MPM. */
 static int hyb_next_head_ready(hyb_conn_t *hc)
 {
     int r;
@@ -298,9 +300,6 @@ static int hyb_conn_create(hyb_run_t *run)
                       "hybrid: connection aborted by a pre_connection hook");
         c->aborted = 1;
     }
-    if (hc->head_expired) {
-        hyb_gather_add_nowait(hc);
-    }
     hyb_conn_set_state(hc, CONN_STATE_PROCESSING, "new connection");
     return 1;
 }
@@ -321,9 +320,6 @@ static void hyb_conn_resume(hyb_run_t *run)
     hc->expired = 0;
     hc->cs.sense = CONN_SENSE_DEFAULT;      /* a sense asks for one event */
     ap_run_resume_connection(c, hc->r);
-    if (hc->head_expired) {
-        hyb_gather_add_nowait(hc);
-    }
     if (expired && was == HYB_PARK_KEEPALIVE) {
         apr_table_setn(c->notes, "short-lingering-close", "1");
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "keep-alive timeout");
@@ -385,6 +381,9 @@ static void hyb_conn_run(hyb_run_t *run)
     }
     else {
         hyb_conn_resume(run);
+    }
+    if (run->hc->head_expired) {
+        hyb_gather_add_nowait(run->hc);
     }
     hyb_conn_loop(run);
 }

@@ -224,7 +224,7 @@ static hyb_hs_result_e call(hyb_hs_t *s, const unsigned char *buf,
           want.pos);
     CHECK(r != HYB_HS_MORE || s->pos == len, r, s->pos, want.res, want.pos);
     if (len > 0) {
-        CHECK(s->tls == record, r, s->tls, want.res, record);
+        CHECK(hyb_hs_tls(s) == record, r, hyb_hs_tls(s), want.res, record);
     }
     return r;
 }

@@ -156,13 +156,13 @@ static void test_init(void **state)
     assert_int_equal(s.mode, HYB_HS_AUTO);
     assert_int_equal(s.in_head, 0);
     assert_int_equal(s.blank, 0);
-    assert_int_equal(s.tls, 0);
+    assert_int_equal(hyb_hs_tls(&s), 0);
     hyb_hs_init(&s, HYB_HS_RECORD);
     assert_int_equal(s.mode, HYB_HS_RECORD);
-    assert_int_equal(s.tls, 1);
+    assert_int_equal(hyb_hs_tls(&s), 1);
     hyb_hs_init(&s, HYB_HS_HTTP);
     assert_int_equal(s.mode, HYB_HS_HTTP);
-    assert_int_equal(s.tls, 0);
+    assert_int_equal(hyb_hs_tls(&s), 0);
 }
 
 /* The head completes exactly with its last LF, at every split. */
@@ -184,7 +184,7 @@ static void test_http_crlf_every_split(void **state)
         hyb_hs_init(&s, HYB_HS_AUTO);
         assert_int_equal(scan(&s, H1, H1_LEN, BIG), HYB_HS_DONE);
         assert_int_equal(s.mode, HYB_HS_HTTP);
-        assert_int_equal(s.tls, 0);
+        assert_int_equal(hyb_hs_tls(&s), 0);
     }
     assert_int_equal(scan_fresh(HYB_HS_AUTO, H1, H1_LEN - 1, BIG, &pos),
                      HYB_HS_MORE);
@@ -495,7 +495,7 @@ static void test_tls_record_every_split(void **state)
     hyb_hs_init(&s, HYB_HS_AUTO);
     assert_int_equal(scan(&s, buf, 1, BIG), HYB_HS_MORE);
     assert_int_equal(s.mode, HYB_HS_RECORD);
-    assert_int_equal(s.tls, 1);
+    assert_int_equal(hyb_hs_tls(&s), 1);
 }
 
 /* A ClientHello as openssl s_client sends it (its first 5 + 512 bytes:
@@ -610,7 +610,7 @@ static void test_explicit_modes(void **state)
         hyb_hs_init(&s, HYB_HS_AUTO);
         assert_int_equal(scan(&s, buf, n, BIG), HYB_HS_MORE);
         assert_int_equal(s.mode, HYB_HS_HTTP);
-        assert_int_equal(s.tls, 0);
+        assert_int_equal(hyb_hs_tls(&s), 0);
     }
     n = make_record(buf, 0x15, 3, 2);
     feed_bytewise("alert in record mode", HYB_HS_RECORD, buf, n, BIG,
@@ -718,7 +718,7 @@ static void test_restart_redecides_auto_mode(void **state)
     r = scan(&s, rec, sizeof(rec), BIG);
     expect("TLS record after a restart in AUTO mode", sizeof(rec), r, s.pos,
            HYB_HS_DONE, 6);
-    assert_int_equal(s.tls, 1);
+    assert_int_equal(hyb_hs_tls(&s), 1);
 }
 
 /* "each call passes a len >= the previous one, a shorter len restarts":
