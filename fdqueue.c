@@ -16,6 +16,8 @@
  * and claimed <= waiting always holds.  A push signals only when an
  * unclaimed waiter exists; otherwise the job is left for a worker that is
  * already awake or returning, which re-checks the queue before it waits.
+ * When a mirror word is set, every change of the idle count is stored
+ * there too (under the lock), for other processes to read.
  */
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
@@ -29,12 +31,25 @@ struct hyb_queue_t {
     apr_uint32_t length;        /* jobs queued */
     apr_uint32_t waiting;       /* workers blocked in the condition wait */
     apr_uint32_t claimed;       /* waiters already signalled for a job */
+    apr_uint32_t notifying;     /* workers running the idle fn, on their
+                                 * way to wait: idle for hyb_queue_has_idler */
     apr_uint32_t intr_gen;      /* bumped by hyb_queue_interrupt_all */
     int terminated;
-    int notify_armed;           /* set by hyb_queue_starved, one-shot */
+    int notify_armed;           /* set by hyb_queue_starved or
+                                 * hyb_queue_has_idler, one-shot */
     hyb_queue_idle_fn *idle_fn;
     void *idle_baton;
+    volatile apr_uint32_t *idle_mirror;     /* optional copy of the idle
+                                             * count (shared memory) */
 };
+
+/* Lock held: publish the idle count after waiting or claimed changed. */
+static void mirror_idle(hyb_queue_t *q)
+{
+    if (q->idle_mirror) {
+        *q->idle_mirror = q->waiting - q->claimed;
+    }
+}
 
 /* Any thread.  The mutex and cond register their own pool cleanups with p
  * (apr_thread_mutex_create/apr_thread_cond_create do so), so destroying p
@@ -67,6 +82,15 @@ void hyb_queue_set_idle_notify(hyb_queue_t *q, hyb_queue_idle_fn *fn,
     apr_thread_mutex_unlock(q->mutex);
 }
 
+/* Any thread, normally before the workers start. */
+void hyb_queue_set_idle_mirror(hyb_queue_t *q, volatile apr_uint32_t *word)
+{
+    apr_thread_mutex_lock(q->mutex);
+    q->idle_mirror = word;
+    mirror_idle(q);
+    apr_thread_mutex_unlock(q->mutex);
+}
+
 /* Any thread; never blocks beyond the short critical section. */
 apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
 {
@@ -86,6 +110,7 @@ apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
     q->length++;
     if (q->waiting > q->claimed) {
         q->claimed++;
+        mirror_idle(q);
         apr_thread_cond_signal(q->cond);
     }
     apr_thread_mutex_unlock(q->mutex);
@@ -117,9 +142,11 @@ static void run_idle_notify(hyb_queue_t *q)
     if (!fn) {
         return;
     }
+    q->notifying++;
     apr_thread_mutex_unlock(q->mutex);
     fn(baton);
     apr_thread_mutex_lock(q->mutex);
+    q->notifying--;
 }
 
 /* Lock held.  One condition wait, keeping waiting/claimed consistent: every
@@ -129,11 +156,13 @@ static void run_idle_notify(hyb_queue_t *q)
 static void wait_once(hyb_queue_t *q)
 {
     q->waiting++;
+    mirror_idle(q);
     apr_thread_cond_wait(q->cond, q->mutex);
     q->waiting--;
     if (q->claimed) {
         q->claimed--;
     }
+    mirror_idle(q);
 }
 
 /* Worker thread.  gen is the interrupt generation seen on entry: an
@@ -225,4 +254,23 @@ int hyb_queue_starved(hyb_queue_t *q)
     }
     apr_thread_mutex_unlock(q->mutex);
     return starved;
+}
+
+/* Listener thread.  True when more workers wait with no job handed to them
+ * than `reserved`; a worker running the idle fn on its way to wait counts
+ * as waiting (it holds the lock from the fn's return until the wait, so a
+ * caller woken by the fn sees it as one or the other).  A false answer arms
+ * the idle notification, as hyb_queue_starved does, so a listener that
+ * holds back for want of a worker hears of the next one. */
+int hyb_queue_spare(hyb_queue_t *q, apr_uint32_t reserved)
+{
+    int spare;
+
+    apr_thread_mutex_lock(q->mutex);
+    spare = q->waiting + q->notifying > q->claimed + reserved;
+    if (!spare) {
+        q->notify_armed = 1;
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    return spare;
 }

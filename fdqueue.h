@@ -54,4 +54,12 @@ apr_uint32_t hyb_queue_length(hyb_queue_t *q);  /* jobs queued, not yet popped *
  * notification: the next worker that becomes idle calls the idle fn once. */
 int hyb_queue_starved(hyb_queue_t *q);
 
+/* True when more workers wait with no job handed to them than `reserved`.
+ * False arms the idle notification the same way. */
+int hyb_queue_spare(hyb_queue_t *q, apr_uint32_t reserved);
+
+/* Keep a copy of the idle-worker count (waiting, not yet handed a job) in
+ * *word, updated under the lock at every change; NULL stops it. */
+void hyb_queue_set_idle_mirror(hyb_queue_t *q, volatile apr_uint32_t *word);
+
 #endif

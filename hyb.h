@@ -55,6 +55,15 @@ typedef struct hyb_slot_t {
     apr_time_t started;         /* when it was forked */
 } hyb_slot_t;
 
+/* Shared memory, one per process slot, kept across restarts (status.c).
+ * Each field has one writer, in the slot's child; the parent zeroes both
+ * when it reaps that child; anyone reads without a lock (a hint). */
+typedef struct hyb_shared_slot_t {
+    apr_uint32_t gathering;     /* writer: the listener (each round) */
+    apr_uint32_t idle;          /* writer: the worker queue, under its lock:
+                                 * workers waiting and not yet handed a job */
+} hyb_shared_slot_t;
+
 typedef struct hyb_retained_t {
     ap_unixd_mpm_retained_data *mpm;
     int first_server_limit;     /* ServerLimit of the first pass */
@@ -69,10 +78,7 @@ typedef struct hyb_retained_t {
     int killed_in_a_row;        /* children lost to signals in a row */
     hyb_slot_t *slots;          /* first_server_limit entries */
     apr_time_t gen_ended[16];   /* when generation g was replaced, at g % 16 */
-    volatile apr_uint32_t *gathering;   /* shared memory, one per slot: the
-                                         * connections gathering a head;
-                                         * written by the slot's listener,
-                                         * zeroed by the parent at reap */
+    volatile hyb_shared_slot_t *shared; /* first_server_limit entries */
 } hyb_retained_t;
 
 /* ---- one configuration pass (owner: parent main thread; read-only in
@@ -259,6 +265,8 @@ void hyb_gather_register_hooks(void);
 /* status.c */
 apr_status_t hyb_status_init(hyb_retained_t *r);
 void hyb_status_set_gathering(int slot, apr_uint32_t n);
+volatile apr_uint32_t *hyb_status_idle_word(int slot);
+int hyb_status_sibling_spare(int self_slot);
 void hyb_status_clear(int slot);
 void hyb_status_register_hooks(void);
 

@@ -13,7 +13,9 @@
  *
  * Capacity rule: the child accepts while no runnable job waits for a
  * worker (hyb_queue_starved); parked connections cost no worker and are not
- * counted against any limit.
+ * counted against any limit.  A child with no spare worker also leaves new
+ * connections to a sibling that has one (hyb_l_defer_to_sibling), as long
+ * as there is such a sibling.
  *
  * Head gathering (HybridGatherHeads): a new connection, and a keep-alive
  * one that becomes readable, goes to a worker only when hyb_hs_scan finds
@@ -787,6 +789,37 @@ static void hyb_l_arm_timer(hyb_listener_t *l)
 
 /* ---- accepting ---------------------------------------------------------- */
 
+/* Listener thread.  True when a new connection is better left to a sibling:
+ * this child has no waiting worker beyond the connections gathering a head
+ * (each will want one soon) while a sibling of this generation has one to
+ * spare.  The kernel then gives the connection to that sibling, which
+ * watches the same listening sockets, instead of queueing it here behind
+ * workers that long-lived work (HTTP/2, WebSocket, slow PHP) may hold for
+ * minutes.  With every child short, none defers and the capacity rule
+ * alone applies.  A false "spare" arms the queue's idle notification, and
+ * the 100 ms tick re-checks the siblings. */
+static int hyb_l_defer_to_sibling(hyb_listener_t *l)
+{
+    if (hyb_queue_spare(l->ch->queue, l->parked[HYB_PARK_GATHER])) {
+        return 0;
+    }
+    return hyb_status_sibling_spare(l->ch->slot);
+}
+
+/* After an accept: stop for now?  A token turn's batch passes over the
+ * starved check, not over a sibling with a spare worker. */
+static int hyb_l_pause_after_accept(hyb_listener_t *l)
+{
+    if (hyb_l_defer_to_sibling(l)) {
+        return 1;
+    }
+    if (l->admit > 0) {
+        l->admit--;
+        return 0;
+    }
+    return hyb_queue_starved(l->ch->queue);
+}
+
 static void hyb_l_set_accepting(hyb_listener_t *l, int on)
 {
     int i;
@@ -889,10 +922,7 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
             hyb_l_begin_stop(l);
             return;
         }
-        if (l->admit > 0) {
-            l->admit--;
-        }
-        else if (hyb_queue_starved(l->ch->queue)) {
+        if (hyb_l_pause_after_accept(l)) {
             hyb_l_set_accepting(l, 0);
             return;
         }
@@ -987,10 +1017,11 @@ static void hyb_l_gate_accept(hyb_listener_t *l)
     if (apr_atomic_xchg32(&l->token_popped, 0)) {
         l->token_queued = 0;
         l->admit = HYB_ACCEPT_BATCH;    /* this turn admits a batch */
-        hyb_l_set_accepting(l, 1);
     }
-    else if (!hyb_queue_starved(l->ch->queue)) {
-        hyb_l_set_accepting(l, 1);
+    if (l->admit > 0 || !hyb_queue_starved(l->ch->queue)) {
+        if (!hyb_l_defer_to_sibling(l)) {
+            hyb_l_set_accepting(l, 1);
+        }
     }
     else if (!l->token_queued
              && hyb_queue_push(l->ch->queue, &l->accept_token) == APR_SUCCESS) {
@@ -1151,6 +1182,7 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     }
     ch->listener = l;
     hyb_queue_set_idle_notify(ch->queue, hyb_l_idle_notify, ch);
+    hyb_queue_set_idle_mirror(ch->queue, hyb_status_idle_word(ch->slot));
     return hyb_l_add_listeners(l);
 }
 

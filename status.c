@@ -1,16 +1,18 @@
-/* status.c - what hybrid adds to mod_status: the number of connections
- * gathering a request head, which the scoreboard has no field for.
+/* status.c - what a child tells its siblings and mod_status that the
+ * scoreboard has no field for: the connections gathering a request head,
+ * and the workers waiting for a job.
  *
- * Owns a small shared-memory array (one counter per process slot), created
- * once by the parent and kept across restarts in the retained data, and the
- * mod_status hook that prints it: a "ConnsAsyncGathering" key in ?auto
- * (after the standard keys, which are unchanged) and a per-process line in
- * the HTML page.
+ * Owns a small shared-memory array (hyb_shared_slot_t, one per process
+ * slot), created once by the parent and kept across restarts in the
+ * retained data; the mod_status hook that prints the gathering count (a
+ * "ConnsAsyncGathering" key in ?auto, after the standard keys, which are
+ * unchanged, and a per-process line in the HTML page); and the sibling
+ * check the listener uses to leave new connections to a child with a
+ * spare worker (hyb_status_sibling_spare).
  *
  * Threads: hyb_status_init runs in the parent during configuration; each
- * counter is written by its child's listener thread (hyb_status_set_...)
- * and zeroed by the parent when it reaps that child; the hook, on any
- * worker of any child, only reads.
+ * field has one writer in its child (see hyb_shared_slot_t) and is zeroed
+ * by the parent when it reaps that child; readers take no lock.
  */
 #include "hyb.h"
 
@@ -24,36 +26,86 @@
  * first ServerLimit, which restarts cannot change). */
 apr_status_t hyb_status_init(hyb_retained_t *r)
 {
-    apr_size_t size = r->first_server_limit * sizeof(apr_uint32_t);
+    apr_size_t size = r->first_server_limit * sizeof(hyb_shared_slot_t);
     apr_shm_t *shm;
     apr_status_t rv;
 
-    if (r->gathering) {
+    if (r->shared) {
         return APR_SUCCESS;
     }
     rv = apr_shm_create(&shm, size, NULL, ap_pglobal);
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    r->gathering = apr_shm_baseaddr_get(shm);
-    memset((void *)r->gathering, 0, size);
+    r->shared = apr_shm_baseaddr_get(shm);
+    memset((void *)r->shared, 0, size);
     return APR_SUCCESS;
+}
+
+static volatile hyb_shared_slot_t *hyb_status_slot(int slot)
+{
+    hyb_retained_t *rt = hyb_srv.retained;
+
+    if (!rt || !rt->shared || slot < 0 || slot >= rt->first_server_limit) {
+        return NULL;
+    }
+    return &rt->shared[slot];
 }
 
 /* Listener thread of the child in `slot`. */
 void hyb_status_set_gathering(int slot, apr_uint32_t n)
 {
-    volatile apr_uint32_t *g = hyb_srv.retained->gathering;
+    volatile hyb_shared_slot_t *sh = hyb_status_slot(slot);
 
-    if (g && slot >= 0 && slot < hyb_srv.retained->first_server_limit) {
-        g[slot] = n;
+    if (sh) {
+        sh->gathering = n;
     }
+}
+
+/* Child main thread, before the workers start: the word its queue keeps
+ * its idle-worker count in (NULL without the shared array). */
+volatile apr_uint32_t *hyb_status_idle_word(int slot)
+{
+    volatile hyb_shared_slot_t *sh = hyb_status_slot(slot);
+
+    return sh ? &sh->idle : NULL;
 }
 
 /* Parent, when the child of `slot` is gone. */
 void hyb_status_clear(int slot)
 {
-    hyb_status_set_gathering(slot, 0);
+    volatile hyb_shared_slot_t *sh = hyb_status_slot(slot);
+
+    if (sh) {
+        sh->gathering = 0;
+        sh->idle = 0;
+    }
+}
+
+/* Listener thread of the child in self_slot.  True when another child of
+ * the same generation, accepting, has more waiting workers than
+ * connections gathering a head (each of which will want a worker soon).
+ * One pass over ServerLimit slots, three reads each; a racy hint. */
+int hyb_status_sibling_spare(int self_slot)
+{
+    hyb_retained_t *rt = hyb_srv.retained;
+    ap_generation_t gen = rt->mpm->my_generation;
+    int i;
+
+    if (!rt->shared) {
+        return 0;
+    }
+    for (i = 0; i < rt->first_server_limit; i++) {
+        process_score *ps = ap_get_scoreboard_process(i);
+        if (i == self_slot || !ps->pid || ps->generation != gen
+            || ps->quiescing || ps->not_accepting) {
+            continue;
+        }
+        if (rt->shared[i].idle > rt->shared[i].gathering) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Total over live slots; optionally printed per process (HTML). */
@@ -65,7 +117,7 @@ static apr_uint32_t hyb_status_sum(request_rec *r, int html)
 
     for (i = 0; i < rt->first_server_limit; i++) {
         process_score *ps = ap_get_scoreboard_process(i);
-        apr_uint32_t n = rt->gathering[i];
+        apr_uint32_t n = rt->shared[i].gathering;
         if (!ps->pid) {
             continue;
         }
@@ -80,7 +132,7 @@ static apr_uint32_t hyb_status_sum(request_rec *r, int html)
 
 static int hyb_status_hook(request_rec *r, int flags)
 {
-    if (!hyb_srv.retained || !hyb_srv.retained->gathering) {
+    if (!hyb_srv.retained || !hyb_srv.retained->shared) {
         return OK;
     }
     if (flags & AP_STATUS_SHORT) {

@@ -735,6 +735,94 @@ static void test_starved_without_notify_fn(void **state)
     assert_ptr_equal(pp.job[0], &jobs[1].job);
 }
 
+/* The mirror word follows the idle count through waits and claims, and
+ * spare(q, reserved) compares that count with the reservation. */
+static void test_spare_and_mirror(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_queue_t *q = new_queue(p);
+    test_job_t *jobs = new_jobs(p, 2);
+    volatile apr_uint32_t word = 77;
+    popper_t pp[2];
+    int waited, spare0, spare1, spare2, spare_after;
+    apr_uint32_t seen_two, seen_one, seen_end;
+
+    memset(pp, 0, sizeof(pp));
+    hyb_queue_set_idle_mirror(q, &word);
+    assert_int_equal(word, 0);
+    assert_false(hyb_queue_spare(q, 0));            /* no worker at all */
+    popper_start(&pp[0], q, 1, p);
+    popper_start(&pp[1], q, 1, p);
+    waited = wait_idlers(q, 2);
+    seen_two = word;
+    spare0 = hyb_queue_spare(q, 0);
+    spare1 = hyb_queue_spare(q, 1);
+    spare2 = hyb_queue_spare(q, 2);                 /* 2 idle, 2 reserved */
+    hyb_queue_push(q, &jobs[0].job);
+    seen_one = word;                                /* one claimed */
+    spare_after = hyb_queue_spare(q, 1);
+    hyb_queue_push(q, &jobs[1].job);
+    assert_true(poppers_join(pp, 2, q));
+    seen_end = word;
+
+    assert_true(waited);
+    assert_int_equal(seen_two, 2);
+    assert_true(spare0);
+    assert_true(spare1);
+    assert_false(spare2);
+    assert_int_equal(seen_one, 1);
+    assert_false(spare_after);
+    assert_int_equal(seen_end, 0);
+}
+
+typedef struct {
+    hyb_queue_t *q;
+    volatile apr_uint32_t calls;
+    volatile apr_uint32_t spare_seen;   /* 1 + spare(q, 0) inside the fn */
+} spare_notify_t;
+
+/* Runs on the worker on its way to wait, lock released: to a listener
+ * woken by this call, the worker must already count as idle. */
+static void on_idle_check_spare(void *baton)
+{
+    spare_notify_t *n = baton;
+
+    apr_atomic_set32(&n->spare_seen, 1 + hyb_queue_spare(n->q, 0));
+    apr_atomic_inc32(&n->calls);
+}
+
+static int spare_notified(void *arg)
+{
+    spare_notify_t *n = arg;
+
+    return apr_atomic_read32(&n->calls) == 1;
+}
+
+/* A false spare() arms the notification; the worker that becomes idle
+ * calls it once, and is counted as spare while it does. */
+static void test_spare_arms_idle_notify(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_queue_t *q = new_queue(p);
+    test_job_t *jobs = new_jobs(p, 1);
+    spare_notify_t n = { q, 0, 0 };
+    popper_t pp = { 0 };
+    int notified, idle_after;
+
+    hyb_queue_set_idle_notify(q, on_idle_check_spare, &n);
+    assert_false(hyb_queue_spare(q, 0));            /* arms */
+    popper_start(&pp, q, 1, p);
+    notified = hyb_test_wait_until(spare_notified, &n, HYB_TEST_SHORT);
+    idle_after = wait_idlers(q, 1);
+    hyb_queue_push(q, &jobs[0].job);
+    assert_true(poppers_join(&pp, 1, q));
+
+    assert_true(notified);
+    assert_true(idle_after);
+    assert_int_equal(apr_atomic_read32(&n.spare_seen), 2);
+    assert_int_equal(apr_atomic_read32(&n.calls), 1);
+}
+
 static const struct CMUnitTest fdqueue_tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, hyb_test_pool_setup, \
                                              hyb_test_pool_teardown)
@@ -752,6 +840,8 @@ static const struct CMUnitTest fdqueue_tests[] = {
     T(test_starved_more_jobs_than_woken),
     T(test_idle_notify_once),
     T(test_starved_without_notify_fn),
+    T(test_spare_and_mirror),
+    T(test_spare_arms_idle_notify),
 #undef T
 };
 

@@ -1,0 +1,91 @@
+"""A child whose workers are all busy leaves new connections to a sibling
+that has an idle one, instead of accepting them and queueing them behind
+work that may last for minutes (an HTTP/2 or WebSocket connection, a slow
+PHP request).
+
+Found with a timed `h2load -c100 -m10 -D 4` over TLS on 4 x 25 workers:
+one child took 26 of the 100 connections, the 26th waited for a worker
+until the other 25 ended, and h2load never finished.  Here the long work is
+the helper module's sleeping handler (helpers/mod_hyb_test.c) on 2 children
+x 4 workers: with 7 of the 8 workers asleep, one child is full, and every
+new connection must be answered at once, by the other child."""
+
+import os
+import re
+import time
+
+from conftest import HttpConn, build_request, http_get, wait_for
+
+TPC = 4
+SLEEP_MS = 8000
+FAST_REQUESTS = 10
+
+
+SLEEP_SYSCALLS = {"23", "270"}      # select, pselect6: what apr_sleep calls
+
+
+def _sleepers_per_child(srv):
+    """pid -> threads inside a sleeping system call, read from /proc (the
+    handler sleeps in apr_sleep; idle workers wait on a futex), so that
+    counting them costs no request and no worker."""
+    out = {}
+    for pid in srv.children():
+        n = 0
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                    n += f.read().split(" ", 1)[0] in SLEEP_SYSCALLS
+        except OSError:
+            continue
+        out[pid] = n
+    return out
+
+
+def _process_rows(srv):
+    """(pid, accepting, busy threads) per process, from the HTML table."""
+    html = http_get(srv.port, "/server-status", timeout=3).body.decode("latin-1")
+    rows = re.findall(r"<tr><td>\d+</td><td>(\d+)</td><td>\w+</td><td>\d+</td>"
+                      r"<td>(\w+)</td><td>(\d+)</td>", html)
+    return [(pid, acc, int(busy)) for pid, acc, busy in rows]
+
+
+def test_full_child_leaves_new_connections_to_its_sibling(apache_factory,
+                                                          hyb_test_module):
+    srv = apache_factory(
+        extra="LoadModule hyb_test_module %s\n<Location /sleep>\n"
+              "    SetHandler hyb-test-sleep\n</Location>\n" % hyb_test_module,
+        mpm={"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": TPC,
+             "MaxRequestWorkers": 2 * TPC, "MinSpareThreads": 1,
+             "MaxSpareThreads": 2 * TPC})
+    assert wait_for(lambda: len(srv.children()) == 2, 5), srv.children()
+    sleepers = []
+    try:
+        # 7 sleepers, one at a time, each seen asleep in a worker.
+        for k in range(1, 2 * TPC):
+            c = HttpConn(srv.port, timeout=SLEEP_MS / 1000 + 10)
+            c.send(build_request("/sleep?ms=%d" % SLEEP_MS))
+            sleepers.append(c)
+            assert wait_for(lambda: sum(_sleepers_per_child(srv).values()) == k, 5), \
+                "sleeper %d not in a worker: %s" % (k, _sleepers_per_child(srv))
+        t_full = time.monotonic()
+        # The full child has stopped accepting (seen by the status request,
+        # which the other child serves).
+        rows = wait_for(lambda: [r for r in _process_rows(srv) if r[1] == "no"], 3)
+        assert rows, "no child stopped accepting: %s" % _process_rows(srv)
+        pids, slow = [], []
+        for i in range(FAST_REQUESTS):
+            t0 = time.monotonic()
+            r = http_get(srv.port, "/sleep?ms=0", timeout=4)
+            took = time.monotonic() - t0
+            assert r.status == 200, r.status
+            if took > 1.0:
+                slow.append((i, round(took, 2)))
+            pids.append(re.search(rb"pid=(\d+)", r.body).group(1))
+        assert time.monotonic() - t_full < SLEEP_MS / 1000 - 2, \
+            "the fast phase outlived the sleepers: the check proves nothing"
+        assert not slow, "new connections queued behind busy workers: %s" % slow
+        # All of them went to the child that had a free worker.
+        assert len(set(pids)) == 1, pids
+    finally:
+        for c in sleepers:
+            c.close()
