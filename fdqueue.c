@@ -16,8 +16,10 @@
  * and claimed <= waiting always holds.  A push signals only when an
  * unclaimed waiter exists; otherwise the job is left for a worker that is
  * already awake or returning, which re-checks the queue before it waits.
- * When a mirror word is set, every change of the idle count is stored
- * there too (under the lock), for other processes to read.
+ * Load = jobs queued - workers waiting (signed): above 0, jobs wait with
+ * no worker coming; below 0, workers wait with no job.  When a mirror word
+ * is set, every change of the load is stored there too (under the lock),
+ * for other processes to read.
  */
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
@@ -39,15 +41,15 @@ struct hyb_queue_t {
                                  * hyb_queue_has_idler, one-shot */
     hyb_queue_idle_fn *idle_fn;
     void *idle_baton;
-    volatile apr_uint32_t *idle_mirror;     /* optional copy of the idle
-                                             * count (shared memory) */
+    volatile apr_int32_t *load_mirror;      /* optional copy of the load
+                                             * (shared memory) */
 };
 
-/* Lock held: publish the idle count after waiting or claimed changed. */
-static void mirror_idle(hyb_queue_t *q)
+/* Lock held: publish the load after length or waiting changed. */
+static void mirror_load(hyb_queue_t *q)
 {
-    if (q->idle_mirror) {
-        *q->idle_mirror = q->waiting - q->claimed;
+    if (q->load_mirror) {
+        *q->load_mirror = (apr_int32_t)q->length - (apr_int32_t)q->waiting;
     }
 }
 
@@ -83,11 +85,11 @@ void hyb_queue_set_idle_notify(hyb_queue_t *q, hyb_queue_idle_fn *fn,
 }
 
 /* Any thread, normally before the workers start. */
-void hyb_queue_set_idle_mirror(hyb_queue_t *q, volatile apr_uint32_t *word)
+void hyb_queue_set_load_mirror(hyb_queue_t *q, volatile apr_int32_t *word)
 {
     apr_thread_mutex_lock(q->mutex);
-    q->idle_mirror = word;
-    mirror_idle(q);
+    q->load_mirror = word;
+    mirror_load(q);
     apr_thread_mutex_unlock(q->mutex);
 }
 
@@ -108,9 +110,9 @@ apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
     }
     q->tail = job;
     q->length++;
+    mirror_load(q);
     if (q->waiting > q->claimed) {
         q->claimed++;
-        mirror_idle(q);
         apr_thread_cond_signal(q->cond);
     }
     apr_thread_mutex_unlock(q->mutex);
@@ -127,6 +129,7 @@ static hyb_job_t *take_head(hyb_queue_t *q)
         q->tail = NULL;
     }
     q->length--;
+    mirror_load(q);
     job->next = NULL;
     return job;
 }
@@ -156,13 +159,13 @@ static void run_idle_notify(hyb_queue_t *q)
 static void wait_once(hyb_queue_t *q)
 {
     q->waiting++;
-    mirror_idle(q);
+    mirror_load(q);
     apr_thread_cond_wait(q->cond, q->mutex);
     q->waiting--;
     if (q->claimed) {
         q->claimed--;
     }
-    mirror_idle(q);
+    mirror_load(q);
 }
 
 /* Worker thread.  gen is the interrupt generation seen on entry: an
@@ -256,21 +259,21 @@ int hyb_queue_starved(hyb_queue_t *q)
     return starved;
 }
 
-/* Listener thread.  True when more workers wait with no job handed to them
- * than `reserved`; a worker running the idle fn on its way to wait counts
- * as waiting (it holds the lock from the fn's return until the wait, so a
- * caller woken by the fn sees it as one or the other).  A false answer arms
- * the idle notification, as hyb_queue_starved does, so a listener that
- * holds back for want of a worker hears of the next one. */
-int hyb_queue_spare(hyb_queue_t *q, apr_uint32_t reserved)
+/* Listener thread.  The load (jobs queued - workers waiting), where a
+ * worker running the idle fn on its way to wait counts as waiting (it holds
+ * the lock from the fn's return until the wait, so a caller woken by the fn
+ * sees it as one or the other).  A load >= 0 (no idle worker) arms the idle
+ * notification, as hyb_queue_starved does, so a listener that holds back
+ * for want of a worker hears of the next one. */
+int hyb_queue_load(hyb_queue_t *q)
 {
-    int spare;
+    int load;
 
     apr_thread_mutex_lock(q->mutex);
-    spare = q->waiting + q->notifying > q->claimed + reserved;
-    if (!spare) {
+    load = (int)q->length - (int)(q->waiting + q->notifying);
+    if (load >= 0) {
         q->notify_armed = 1;
     }
     apr_thread_mutex_unlock(q->mutex);
-    return spare;
+    return load;
 }

@@ -54,12 +54,13 @@ apr_uint32_t hyb_queue_length(hyb_queue_t *q);  /* jobs queued, not yet popped *
  * notification: the next worker that becomes idle calls the idle fn once. */
 int hyb_queue_starved(hyb_queue_t *q);
 
-/* True when more workers wait with no job handed to them than `reserved`.
- * False arms the idle notification the same way. */
-int hyb_queue_spare(hyb_queue_t *q, apr_uint32_t reserved);
+/* Jobs queued minus workers waiting: > 0, that many jobs have no worker
+ * coming; < 0, that many workers are idle.  >= 0 arms the idle
+ * notification the same way. */
+int hyb_queue_load(hyb_queue_t *q);
 
-/* Keep a copy of the idle-worker count (waiting, not yet handed a job) in
- * *word, updated under the lock at every change; NULL stops it. */
-void hyb_queue_set_idle_mirror(hyb_queue_t *q, volatile apr_uint32_t *word);
+/* Keep a copy of the load in *word, updated under the lock at every
+ * change; NULL stops it. */
+void hyb_queue_set_load_mirror(hyb_queue_t *q, volatile apr_int32_t *word);
 
 #endif

@@ -60,8 +60,8 @@ typedef struct hyb_slot_t {
  * when it reaps that child; anyone reads without a lock (a hint). */
 typedef struct hyb_shared_slot_t {
     apr_uint32_t gathering;     /* writer: the listener (each round) */
-    apr_uint32_t idle;          /* writer: the worker queue, under its lock:
-                                 * workers waiting and not yet handed a job */
+    apr_int32_t load;           /* writer: the worker queue, under its lock:
+                                 * jobs queued - workers waiting */
 } hyb_shared_slot_t;
 
 typedef struct hyb_retained_t {
@@ -265,8 +265,8 @@ void hyb_gather_register_hooks(void);
 /* status.c */
 apr_status_t hyb_status_init(hyb_retained_t *r);
 void hyb_status_set_gathering(int slot, apr_uint32_t n);
-volatile apr_uint32_t *hyb_status_idle_word(int slot);
-int hyb_status_sibling_spare(int self_slot);
+volatile apr_int32_t *hyb_status_load_word(int slot);
+int hyb_status_min_sibling_demand(int self_slot);
 void hyb_status_clear(int slot);
 void hyb_status_register_hooks(void);
 

@@ -13,9 +13,10 @@
  *
  * Capacity rule: the child accepts while no runnable job waits for a
  * worker (hyb_queue_starved); parked connections cost no worker and are not
- * counted against any limit.  A child with no spare worker also leaves new
- * connections to a sibling that has one (hyb_l_defer_to_sibling), as long
- * as there is such a sibling.
+ * counted against any limit.  Under saturation an accept token queued
+ * behind the waiting jobs admits new connections in turn with them
+ * (hyb_l_gate_accept).  A child with no idle worker to spare also leaves
+ * new connections to a less loaded sibling (hyb_l_defer_to_sibling).
  *
  * Head gathering (HybridGatherHeads): a new connection, and a keep-alive
  * one that becomes readable, goes to a worker only when hyb_hs_scan finds
@@ -789,25 +790,31 @@ static void hyb_l_arm_timer(hyb_listener_t *l)
 
 /* ---- accepting ---------------------------------------------------------- */
 
+/* Listener thread: what this child's workers are short of, counting the
+ * connections gathering a head as wanting one soon (< 0: idle workers). */
+static int hyb_l_demand(hyb_listener_t *l)
+{
+    return hyb_queue_load(l->ch->queue) + (int)l->parked[HYB_PARK_GATHER];
+}
+
 /* Listener thread.  True when a new connection is better left to a sibling:
- * this child has no waiting worker beyond the connections gathering a head
- * (each will want one soon) while a sibling of this generation has one to
- * spare.  The kernel then gives the connection to that sibling, which
+ * this child has no idle worker to spare and a sibling of this generation
+ * that is accepting has less demand (an idle worker, or fewer jobs
+ * waiting).  The kernel then gives the connection to that sibling, which
  * watches the same listening sockets, instead of queueing it here behind
  * workers that long-lived work (HTTP/2, WebSocket, slow PHP) may hold for
- * minutes.  With every child short, none defers and the capacity rule
- * alone applies.  A false "spare" arms the queue's idle notification, and
- * the 100 ms tick re-checks the siblings. */
+ * minutes.  With every child equally short, none defers and the capacity
+ * rule alone applies.  A queue load >= 0 arms the queue's idle
+ * notification, and the 100 ms tick re-checks the siblings. */
 static int hyb_l_defer_to_sibling(hyb_listener_t *l)
 {
-    if (hyb_queue_spare(l->ch->queue, l->parked[HYB_PARK_GATHER])) {
-        return 0;
-    }
-    return hyb_status_sibling_spare(l->ch->slot);
+    int demand = hyb_l_demand(l);
+
+    return demand >= 0 && hyb_status_min_sibling_demand(l->ch->slot) < demand;
 }
 
 /* After an accept: stop for now?  A token turn's batch passes over the
- * starved check, not over a sibling with a spare worker. */
+ * starved check, not over a less loaded sibling. */
 static int hyb_l_pause_after_accept(hyb_listener_t *l)
 {
     if (hyb_l_defer_to_sibling(l)) {
@@ -1182,7 +1189,7 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     }
     ch->listener = l;
     hyb_queue_set_idle_notify(ch->queue, hyb_l_idle_notify, ch);
-    hyb_queue_set_idle_mirror(ch->queue, hyb_status_idle_word(ch->slot));
+    hyb_queue_set_load_mirror(ch->queue, hyb_status_load_word(ch->slot));
     return hyb_l_add_listeners(l);
 }
 

@@ -1,14 +1,14 @@
 /* status.c - what a child tells its siblings and mod_status that the
  * scoreboard has no field for: the connections gathering a request head,
- * and the workers waiting for a job.
+ * and the load of its worker queue.
  *
  * Owns a small shared-memory array (hyb_shared_slot_t, one per process
  * slot), created once by the parent and kept across restarts in the
  * retained data; the mod_status hook that prints the gathering count (a
  * "ConnsAsyncGathering" key in ?auto, after the standard keys, which are
  * unchanged, and a per-process line in the HTML page); and the sibling
- * check the listener uses to leave new connections to a child with a
- * spare worker (hyb_status_sibling_spare).
+ * scan the listener uses to leave new connections to a less loaded child
+ * (hyb_status_min_sibling_demand).
  *
  * Threads: hyb_status_init runs in the parent during configuration; each
  * field has one writer in its child (see hyb_shared_slot_t) and is zeroed
@@ -20,6 +20,7 @@
 #include "mod_status.h"
 
 #include <apr_shm.h>
+#include <limits.h>
 #include <apr_optional_hooks.h>
 
 /* Parent, post_config: once per server lifetime (the array is sized for the
@@ -63,12 +64,12 @@ void hyb_status_set_gathering(int slot, apr_uint32_t n)
 }
 
 /* Child main thread, before the workers start: the word its queue keeps
- * its idle-worker count in (NULL without the shared array). */
-volatile apr_uint32_t *hyb_status_idle_word(int slot)
+ * its load in (NULL without the shared array). */
+volatile apr_int32_t *hyb_status_load_word(int slot)
 {
     volatile hyb_shared_slot_t *sh = hyb_status_slot(slot);
 
-    return sh ? &sh->idle : NULL;
+    return sh ? &sh->load : NULL;
 }
 
 /* Parent, when the child of `slot` is gone. */
@@ -78,37 +79,42 @@ void hyb_status_clear(int slot)
 
     if (sh) {
         sh->gathering = 0;
-        sh->idle = 0;
+        sh->load = 0;
     }
 }
 
-/* Listener thread of the child in self_slot.  True when another child of
- * the same generation, accepting, has more waiting workers than
- * connections gathering a head (each of which will want a worker soon).
- * One pass over ServerLimit slots, three reads each; a racy hint. */
-int hyb_status_sibling_spare(int self_slot)
+/* Listener thread of the child in self_slot: the lowest demand (queue load
+ * plus connections gathering a head, each of which will want a worker)
+ * among the other children of this generation that are accepting, INT_MAX
+ * when there is none.  One pass over ServerLimit slots, a few reads each;
+ * a racy hint.  A child that lies here can at worst make its busier
+ * siblings leave new connections to it, which it could take anyway (the
+ * parent never reads this array). */
+int hyb_status_min_sibling_demand(int self_slot)
 {
     hyb_retained_t *rt = hyb_srv.retained;
     ap_generation_t gen = rt->mpm->my_generation;
-    int i;
+    int i, min = INT_MAX;
 
     if (!rt->shared) {
-        return 0;
+        return min;
     }
     for (i = 0; i < rt->first_server_limit; i++) {
         process_score *ps = ap_get_scoreboard_process(i);
+        volatile hyb_shared_slot_t *sh = &rt->shared[i];
+        int d;
         if (i == self_slot || !ps->pid || ps->generation != gen
             || ps->quiescing || ps->not_accepting) {
             continue;
         }
-        if (rt->shared[i].idle > rt->shared[i].gathering) {
-            return 1;
+        d = sh->load + (int)sh->gathering;
+        if (d < min) {
+            min = d;
         }
     }
-    return 0;
+    return min;
 }
 
-/* Total over live slots; optionally printed per process (HTML). */
 static apr_uint32_t hyb_status_sum(request_rec *r, int html)
 {
     hyb_retained_t *rt = hyb_srv.retained;

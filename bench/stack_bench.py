@@ -78,8 +78,10 @@ def wrk(url, conns, seconds=SECONDS):
 
 
 # h2load runs a request count (about SECONDS of load at ~3 000 req/s), not
-# a duration: its timed mode (-D) over TLS sometimes never ends under
-# hybrid (an open bug, see BENCHMARKS.md), which would leave no figure.
+# a duration: in timed mode (-D) a client that connects after the duration
+# keeps running, and under hybrid a connection that waited for a worker
+# behind 25 busy HTTP/2 connections can be such a client, so the run would
+# not end (see BENCHMARKS.md, "HTTP/2 connections and worker capacity").
 H2_REQUESTS = int(os.environ.get("STACK_BENCH_H2_REQUESTS", str(3000 * SECONDS)))
 
 

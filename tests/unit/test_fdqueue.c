@@ -735,91 +735,100 @@ static void test_starved_without_notify_fn(void **state)
     assert_ptr_equal(pp.job[0], &jobs[1].job);
 }
 
-/* The mirror word follows the idle count through waits and claims, and
- * spare(q, reserved) compares that count with the reservation. */
-static void test_spare_and_mirror(void **state)
+/* The load (jobs queued - workers waiting) and its mirror word follow
+ * pushes, waits and pops: negative with idle workers, positive with jobs
+ * nobody is coming for. */
+static void test_load_and_mirror(void **state)
 {
     apr_pool_t *p = *state;
     hyb_queue_t *q = new_queue(p);
-    test_job_t *jobs = new_jobs(p, 2);
-    volatile apr_uint32_t word = 77;
+    test_job_t *jobs = new_jobs(p, 4);
+    volatile apr_int32_t word = 77;
     popper_t pp[2];
-    int waited, spare0, spare1, spare2, spare_after;
-    apr_uint32_t seen_two, seen_one, seen_end;
+    hyb_job_t *job;
+    int waited, load_idle, load_claimed, load_backlog, load_end;
+    apr_int32_t seen_idle, seen_claimed, seen_backlog, seen_end;
 
     memset(pp, 0, sizeof(pp));
-    hyb_queue_set_idle_mirror(q, &word);
+    hyb_queue_set_load_mirror(q, &word);
     assert_int_equal(word, 0);
-    assert_false(hyb_queue_spare(q, 0));            /* no worker at all */
+    assert_int_equal(hyb_queue_load(q), 0);         /* no worker, no job */
     popper_start(&pp[0], q, 1, p);
     popper_start(&pp[1], q, 1, p);
     waited = wait_idlers(q, 2);
-    seen_two = word;
-    spare0 = hyb_queue_spare(q, 0);
-    spare1 = hyb_queue_spare(q, 1);
-    spare2 = hyb_queue_spare(q, 2);                 /* 2 idle, 2 reserved */
-    hyb_queue_push(q, &jobs[0].job);
-    seen_one = word;                                /* one claimed */
-    spare_after = hyb_queue_spare(q, 1);
+    load_idle = hyb_queue_load(q);
+    seen_idle = word;
+    hyb_queue_push(q, &jobs[0].job);                /* claims one waiter */
+    load_claimed = hyb_queue_load(q);
+    seen_claimed = word;
     hyb_queue_push(q, &jobs[1].job);
     assert_true(poppers_join(pp, 2, q));
+    hyb_queue_push(q, &jobs[2].job);                /* nobody to take these */
+    hyb_queue_push(q, &jobs[3].job);
+    load_backlog = hyb_queue_load(q);
+    seen_backlog = word;
+    assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
+    assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
+    load_end = hyb_queue_load(q);
     seen_end = word;
 
     assert_true(waited);
-    assert_int_equal(seen_two, 2);
-    assert_true(spare0);
-    assert_true(spare1);
-    assert_false(spare2);
-    assert_int_equal(seen_one, 1);
-    assert_false(spare_after);
+    assert_int_equal(load_idle, -2);
+    assert_int_equal(seen_idle, -2);
+    assert_true(load_claimed == -1 || load_claimed == 0);   /* 0 once the
+                                                    * claimed waiter took it */
+    assert_true(seen_claimed == -1 || seen_claimed == 0);
+    assert_int_equal(load_backlog, 2);
+    assert_int_equal(seen_backlog, 2);
+    assert_int_equal(load_end, 0);
     assert_int_equal(seen_end, 0);
 }
 
 typedef struct {
     hyb_queue_t *q;
     volatile apr_uint32_t calls;
-    volatile apr_uint32_t spare_seen;   /* 1 + spare(q, 0) inside the fn */
-} spare_notify_t;
+    volatile apr_uint32_t load_seen;    /* 100 + load(q) inside the fn */
+} load_notify_t;
 
 /* Runs on the worker on its way to wait, lock released: to a listener
  * woken by this call, the worker must already count as idle. */
-static void on_idle_check_spare(void *baton)
+static void on_idle_check_load(void *baton)
 {
-    spare_notify_t *n = baton;
+    load_notify_t *n = baton;
 
-    apr_atomic_set32(&n->spare_seen, 1 + hyb_queue_spare(n->q, 0));
+    apr_atomic_set32(&n->load_seen, (apr_uint32_t)(100 + hyb_queue_load(n->q)));
     apr_atomic_inc32(&n->calls);
 }
 
-static int spare_notified(void *arg)
+static int load_notified(void *arg)
 {
-    spare_notify_t *n = arg;
+    load_notify_t *n = arg;
 
-    return apr_atomic_read32(&n->calls) == 1;
+    return apr_atomic_read32(&n->calls) >= 1;
 }
 
-/* A false spare() arms the notification; the worker that becomes idle
- * calls it once, and is counted as spare while it does. */
-static void test_spare_arms_idle_notify(void **state)
+/* A load >= 0 arms the notification; the worker that becomes idle calls
+ * it, and is counted as idle (load -1) while it does. */
+static void test_load_arms_idle_notify(void **state)
 {
     apr_pool_t *p = *state;
     hyb_queue_t *q = new_queue(p);
     test_job_t *jobs = new_jobs(p, 1);
-    spare_notify_t n = { q, 0, 0 };
+    load_notify_t n = { q, 0, 0 };
     popper_t pp = { 0 };
     int notified, idle_after;
 
-    hyb_queue_set_idle_notify(q, on_idle_check_spare, &n);
-    assert_false(hyb_queue_spare(q, 0));            /* arms */
+    hyb_queue_set_idle_notify(q, on_idle_check_load, &n);
+    assert_int_equal(hyb_queue_load(q), 0);         /* arms */
     popper_start(&pp, q, 1, p);
-    notified = hyb_test_wait_until(spare_notified, &n, HYB_TEST_SHORT);
+    notified = hyb_test_wait_until(load_notified, &n, HYB_TEST_SHORT);
     idle_after = wait_idlers(q, 1);
     hyb_queue_push(q, &jobs[0].job);
     assert_true(poppers_join(&pp, 1, q));
 
     assert_true(notified);
     assert_true(idle_after);
-    assert_int_equal(apr_atomic_read32(&n.spare_seen), 2);
+    assert_int_equal(apr_atomic_read32(&n.load_seen), 99);
     assert_int_equal(apr_atomic_read32(&n.calls), 1);
 }
 
@@ -840,8 +849,8 @@ static const struct CMUnitTest fdqueue_tests[] = {
     T(test_starved_more_jobs_than_woken),
     T(test_idle_notify_once),
     T(test_starved_without_notify_fn),
-    T(test_spare_and_mirror),
-    T(test_spare_arms_idle_notify),
+    T(test_load_and_mirror),
+    T(test_load_arms_idle_notify),
 #undef T
 };
 
