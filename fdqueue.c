@@ -34,11 +34,11 @@ struct hyb_queue_t {
     apr_uint32_t waiting;       /* workers blocked in the condition wait */
     apr_uint32_t claimed;       /* waiters already signalled for a job */
     apr_uint32_t notifying;     /* workers running the idle fn, on their
-                                 * way to wait: idle for hyb_queue_has_idler */
+                                 * way to wait: waiting for hyb_queue_load */
     apr_uint32_t intr_gen;      /* bumped by hyb_queue_interrupt_all */
     int terminated;
     int notify_armed;           /* set by hyb_queue_starved or
-                                 * hyb_queue_has_idler, one-shot */
+                                 * hyb_queue_load, one-shot */
     hyb_queue_idle_fn *idle_fn;
     void *idle_baton;
     volatile apr_int32_t *load_mirror;      /* optional copy of the load
