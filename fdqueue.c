@@ -277,3 +277,34 @@ int hyb_queue_load(hyb_queue_t *q)
     apr_thread_mutex_unlock(q->mutex);
     return load;
 }
+
+/* Listener thread.  Unlink and return the oldest queued job of `kind` that
+ * no worker is coming for (the first `claimed` jobs are spoken for by
+ * workers already woken), or NULL. */
+hyb_job_t *hyb_queue_take_waiting(hyb_queue_t *q, int kind)
+{
+    hyb_job_t *prev = NULL, *job;
+    apr_uint32_t pos = 0;
+
+    apr_thread_mutex_lock(q->mutex);
+    for (job = q->head; job; prev = job, job = job->next, pos++) {
+        if (pos < q->claimed || job->kind != kind) {
+            continue;
+        }
+        if (prev) {
+            prev->next = job->next;
+        }
+        else {
+            q->head = job->next;
+        }
+        if (q->tail == job) {
+            q->tail = prev;
+        }
+        q->length--;
+        mirror_load(q);
+        job->next = NULL;
+        break;
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    return job;
+}

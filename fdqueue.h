@@ -59,6 +59,10 @@ int hyb_queue_starved(hyb_queue_t *q);
  * notification the same way. */
 int hyb_queue_load(hyb_queue_t *q);
 
+/* Unlink the oldest queued job of `kind` that no already-woken worker is
+ * coming for; NULL when there is none. */
+hyb_job_t *hyb_queue_take_waiting(hyb_queue_t *q, int kind);
+
 /* Keep a copy of the load in *word, updated under the lock at every
  * change; NULL stops it. */
 void hyb_queue_set_load_mirror(hyb_queue_t *q, volatile apr_int32_t *word);

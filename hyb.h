@@ -79,6 +79,8 @@ typedef struct hyb_retained_t {
     hyb_slot_t *slots;          /* first_server_limit entries */
     apr_time_t gen_ended[16];   /* when generation g was replaced, at g % 16 */
     volatile hyb_shared_slot_t *shared; /* first_server_limit entries */
+    int *handoff;               /* 2 x first_server_limit descriptors: the
+                                 * socket pair of each slot (handoff.c) */
 } hyb_retained_t;
 
 /* ---- one configuration pass (owner: parent main thread; read-only in
@@ -202,6 +204,8 @@ typedef struct hyb_conn_t {
 #define HYB_JOB_CONN         1
 #define HYB_JOB_ACCEPT_TOKEN 2  /* see hyb_l_gate_accept() */
 #define HYB_JOB_TIMER        3  /* ap_mpm_register_timed_callback() */
+#define HYB_JOB_CONN_NEW     4  /* a connection no worker has run yet; the
+                                 * worker makes it HYB_JOB_CONN */
 
 /* A timed callback: registered by any thread (inbox), armed by the listener,
  * run by a worker (queue), then freed by that worker. */
@@ -266,7 +270,13 @@ void hyb_gather_register_hooks(void);
 apr_status_t hyb_status_init(hyb_retained_t *r);
 void hyb_status_set_gathering(int slot, apr_uint32_t n);
 volatile apr_int32_t *hyb_status_load_word(int slot);
-int hyb_status_min_sibling_demand(int self_slot);
+int hyb_status_least_loaded_sibling(int self_slot, int *demand);
+
+/* handoff.c */
+apr_status_t hyb_handoff_init(hyb_retained_t *r);
+int hyb_handoff_fd(int slot);
+int hyb_handoff_send(int slot, int fd, unsigned char mode);
+int hyb_handoff_recv(int slot, int *fd, unsigned char *mode);
 void hyb_status_clear(int slot);
 void hyb_status_register_hooks(void);
 

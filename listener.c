@@ -16,7 +16,9 @@
  * counted against any limit.  Under saturation an accept token queued
  * behind the waiting jobs admits new connections in turn with them
  * (hyb_l_gate_accept).  A child with no idle worker to spare also leaves
- * new connections to a less loaded sibling (hyb_l_defer_to_sibling).
+ * new connections to a less loaded sibling (hyb_l_defer_to_sibling), and
+ * hands a new connection that waits in its queue with no worker coming to
+ * a sibling with an idle worker (hyb_l_rebalance, handoff.c).
  *
  * Head gathering (HybridGatherHeads): a new connection, and a keep-alive
  * one that becomes readable, goes to a worker only when hyb_hs_scan finds
@@ -30,6 +32,7 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define HYB_ACCEPT_BATCH      16   /* admitted by one accept-token turn */
 /* Connections accepted per wakeup of a listening socket.  One, as event
@@ -64,6 +67,7 @@ struct hyb_listener_t {
     struct event *timer_ev;
     struct event *retry_ev;         /* resumes accept after EMFILE */
     struct event *tick_ev;          /* bounds how long lazy handoffs wait */
+    struct event *handoff_ev;       /* connections handed over by siblings */
     int tick_on;
     apr_time_t timer_at;            /* 0: not armed */
     apr_time_t now;                 /* cached once per loop round */
@@ -426,6 +430,7 @@ static void hyb_l_gather_expired(hyb_listener_t *l, hyb_conn_t *hc)
         return;
     }
     hc->head_expired = 1;
+    hc->job.kind = HYB_JOB_CONN;    /* a 408 to write: never handed off */
     hyb_l_dispatch(l, hc);
 }
 
@@ -808,9 +813,13 @@ static int hyb_l_demand(hyb_listener_t *l)
  * notification, and the 100 ms tick re-checks the siblings. */
 static int hyb_l_defer_to_sibling(hyb_listener_t *l)
 {
-    int demand = hyb_l_demand(l);
+    int demand = hyb_l_demand(l), least;
 
-    return demand >= 0 && hyb_status_min_sibling_demand(l->ch->slot) < demand;
+    if (demand < 0) {
+        return 0;
+    }
+    hyb_status_least_loaded_sibling(l->ch->slot, &least);
+    return least < demand;
 }
 
 /* After an accept: stop for now?  A token turn's batch passes over the
@@ -880,7 +889,7 @@ static hyb_conn_t *hyb_l_new_conn(hyb_listener_t *l, apr_pool_t *ptrans,
 {
     hyb_conn_t *hc = apr_pcalloc(ptrans, sizeof(*hc));
 
-    hc->job.kind = HYB_JOB_CONN;
+    hc->job.kind = HYB_JOB_CONN_NEW;
     hc->child = l->ch;
     hc->ptrans = ptrans;
     hc->sock = sock;
@@ -933,6 +942,74 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
             hyb_l_set_accepting(l, 0);
             return;
         }
+    }
+}
+
+/* ---- handing new connections to siblings (handoff.c) --------------------- */
+
+#define HYB_HANDOFF_PER_ROUND 4
+
+/* A sibling handed over connections whose head (or ClientHello) is in:
+ * to a worker here, as if accepted here. */
+static void hyb_l_on_handoff(evutil_socket_t fd, short what, void *arg)
+{
+    hyb_listener_t *l = arg;
+    unsigned char mode;
+    int cfd, i;
+
+    (void)fd; (void)what;
+    hyb_l_clock(l);
+    for (i = 0; i < 16 && hyb_handoff_recv(l->ch->slot, &cfd, &mode); i++) {
+        apr_pool_t *ptrans = hyb_l_get_pool(l);
+        apr_os_sock_t osd = cfd;
+        apr_socket_t *sock = NULL;
+        hyb_conn_t *hc;
+
+        if (!ptrans || apr_os_sock_put(&sock, &osd, ptrans) != APR_SUCCESS) {
+            close(cfd);
+            if (ptrans) {
+                hyb_l_put_pool(l, ptrans);
+            }
+            continue;
+        }
+        hc = hyb_l_new_conn(l, ptrans, sock);
+        hc->job.kind = HYB_JOB_CONN;    /* handed over once, never again */
+        hc->first_mode = (hyb_hs_mode_e)mode;
+        if (!hyb_l_watch_read(l, hc)) {
+            hyb_l_close(l, hc);
+            continue;
+        }
+        hyb_l_dispatch(l, hc);
+    }
+}
+
+/* After each round.  While new connections (no worker has run them yet)
+ * wait here with no worker coming, and a sibling of this generation that
+ * is accepting has idle workers to spare, hand some of them over: they
+ * would otherwise wait behind work that may last for minutes (HTTP/2,
+ * WebSocket, slow PHP) in this child, typically after a burst in which
+ * every child was busy at once and accepted more than its workers. */
+static void hyb_l_rebalance(hyb_listener_t *l)
+{
+    volatile apr_int32_t *own = hyb_status_load_word(l->ch->slot);
+    int i, spare, to;
+
+    if (!own || *own <= 0 || l->stopping) {
+        return;
+    }
+    to = hyb_status_least_loaded_sibling(l->ch->slot, &spare);
+    spare = -spare;
+    for (i = 0; to >= 0 && i < spare && i < HYB_HANDOFF_PER_ROUND; i++) {
+        hyb_job_t *job = hyb_queue_take_waiting(l->ch->queue, HYB_JOB_CONN_NEW);
+        hyb_conn_t *hc = (hyb_conn_t *)job;
+        if (!job) {
+            return;
+        }
+        if (hyb_handoff_send(to, hc->fd, (unsigned char)hc->first_mode) != 0) {
+            hyb_l_dispatch(l, hc);      /* back in line; try again later */
+            return;
+        }
+        hyb_l_close(l, hc);             /* our copy only: close(), no FIN */
     }
 }
 
@@ -1071,6 +1148,7 @@ static int hyb_l_after_round(hyb_listener_t *l)
         return 0;
     }
     hyb_l_gate_accept(l);
+    hyb_l_rebalance(l);
     hyb_l_tick(l);
     hyb_l_arm_timer(l);
     hyb_l_publish(l);
@@ -1179,6 +1257,13 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     l->timer_ev = evtimer_new(l->base, hyb_l_on_timer, l);
     l->retry_ev = evtimer_new(l->base, hyb_l_on_retry, l);
     l->tick_ev = event_new(l->base, -1, EV_PERSIST, hyb_l_on_tick, l);
+    if (hyb_handoff_fd(ch->slot) >= 0) {
+        l->handoff_ev = event_new(l->base, hyb_handoff_fd(ch->slot),
+                                  EV_READ | EV_PERSIST, hyb_l_on_handoff, l);
+        if (!l->handoff_ev || event_add(l->handoff_ev, NULL) != 0) {
+            return APR_ENOMEM;
+        }
+    }
     l->accept_token.kind = HYB_JOB_ACCEPT_TOKEN;
     if (!l->inbox_ev || !l->timer_ev || !l->retry_ev || !l->tick_ev
         || event_add(l->inbox_ev, NULL) != 0) {

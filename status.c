@@ -8,7 +8,7 @@
  * "ConnsAsyncGathering" key in ?auto, after the standard keys, which are
  * unchanged, and a per-process line in the HTML page); and the sibling
  * scan the listener uses to leave new connections to a less loaded child
- * (hyb_status_min_sibling_demand).
+ * (hyb_status_least_loaded_sibling).
  *
  * Threads: hyb_status_init runs in the parent during configuration; each
  * field has one writer in its child (see hyb_shared_slot_t) and is zeroed
@@ -83,21 +83,22 @@ void hyb_status_clear(int slot)
     }
 }
 
-/* Listener thread of the child in self_slot: the lowest demand (queue load
- * plus connections gathering a head, each of which will want a worker)
- * among the other children of this generation that are accepting, INT_MAX
- * when there is none.  One pass over ServerLimit slots, a few reads each;
- * a racy hint.  A child that lies here can at worst make its busier
- * siblings leave new connections to it, which it could take anyway (the
- * parent never reads this array). */
-int hyb_status_min_sibling_demand(int self_slot)
+/* Listener thread of the child in self_slot: the slot of the least loaded
+ * other child of this generation that is accepting, and its demand (queue
+ * load plus connections gathering a head, each of which will want a
+ * worker) in *demand; -1 (and INT_MAX) when there is none.  One pass over
+ * ServerLimit slots, a few reads each; a racy hint.  A child that lies
+ * here can at worst make its busier siblings leave or hand new connections
+ * to it, which it could take anyway (the parent never reads this array). */
+int hyb_status_least_loaded_sibling(int self_slot, int *demand)
 {
     hyb_retained_t *rt = hyb_srv.retained;
     ap_generation_t gen = rt->mpm->my_generation;
-    int i, min = INT_MAX;
+    int i, best = -1;
 
+    *demand = INT_MAX;
     if (!rt->shared) {
-        return min;
+        return best;
     }
     for (i = 0; i < rt->first_server_limit; i++) {
         process_score *ps = ap_get_scoreboard_process(i);
@@ -108,11 +109,12 @@ int hyb_status_min_sibling_demand(int self_slot)
             continue;
         }
         d = sh->load + (int)sh->gathering;
-        if (d < min) {
-            min = d;
+        if (d < *demand) {
+            *demand = d;
+            best = i;
         }
     }
-    return min;
+    return best;
 }
 
 static apr_uint32_t hyb_status_sum(request_rec *r, int html)

@@ -414,6 +414,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
                                                 SERVER_READY, NULL);
             continue;
         }
+        job->kind = HYB_JOB_CONN;   /* run once: no longer handed off */
         run.hc = (hyb_conn_t *)job;
         ch->worker_fds[run.index] = run.hc->fd;
         hyb_conn_run(&run);

@@ -70,6 +70,11 @@ MPM_LOADMODULE = "LoadModule %s %s" % (MPM_MODULE, MPM_SO)
 # xfail(strict=False) only when MPM=event; under MPM=hybrid they must pass.
 # Keep tests/e2e/README.md in sync.
 EVENT_EXPECTED_FAIL = {
+    "test_waiting_new_connection_is_handed_to_a_sibling":
+        "observed here: with every worker of both children busy, event "
+        "answered the two new connections only after 8 s, though the short "
+        "requests of one child ended after 3 s; hybrid hands the one queued "
+        "in the busy child to its sibling",
     "test_h2load_no_failed_requests":
         "observed here: with 100 h2c clients on 2 children x 10 threads event "
         "fails about 14% of the requests (connections over its per-child "

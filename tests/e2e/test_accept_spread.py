@@ -89,3 +89,64 @@ def test_full_child_leaves_new_connections_to_its_sibling(apache_factory,
     finally:
         for c in sleepers:
             c.close()
+
+
+LONG_MS, SHORT_MS = 15000, 3000
+
+
+def _asleep_total(srv):
+    return sum(_sleepers_per_child(srv).values())
+
+
+def _sleeper(srv, ms):
+    c = HttpConn(srv.port, timeout=ms / 1000 + 10)
+    c.send(build_request("/sleep?ms=%d" % ms))
+    return c
+
+
+def test_waiting_new_connection_is_handed_to_a_sibling(apache_factory,
+                                                       hyb_test_module):
+    """Every worker of both children busy at once: each child takes one of
+    the new connections and queues it.  When the short requests of child B
+    end, the connection queued in child A (whose requests last 15 s) must be
+    handed to B and answered there, not wait for A."""
+    srv = apache_factory(
+        extra="LoadModule hyb_test_module %s\n<Location /sleep>\n"
+              "    SetHandler hyb-test-sleep\n</Location>\n" % hyb_test_module,
+        mpm={"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": 2,
+             "MaxRequestWorkers": 4, "MinSpareThreads": 1, "MaxSpareThreads": 4})
+    assert wait_for(lambda: len(srv.children()) == 2, 5), srv.children()
+    conns = []
+    try:
+        # Long requests until one child (A) has both workers asleep.
+        for k in range(1, 4):
+            conns.append(_sleeper(srv, LONG_MS))
+            assert wait_for(lambda: _asleep_total(srv) == k, 5), _sleepers_per_child(srv)
+            if max(_sleepers_per_child(srv).values()) == 2:
+                break
+        per = _sleepers_per_child(srv)
+        a = [pid for pid, n in per.items() if n == 2][0]
+        b = [pid for pid in per if pid != a][0]
+        # Short requests fill B (A, full, leaves them to B).
+        while _asleep_total(srv) < 4:
+            n = _asleep_total(srv)
+            conns.append(_sleeper(srv, SHORT_MS))
+            assert wait_for(lambda: _asleep_total(srv) == n + 1, 5), _sleepers_per_child(srv)
+        assert _sleepers_per_child(srv)[a] == 2
+        t0 = time.monotonic()
+        fast = []
+        for i in range(2):
+            c = HttpConn(srv.port, timeout=LONG_MS / 1000 - 5)
+            c.send(build_request("/sleep?ms=0", close=True))
+            fast.append(c)
+        took, pids = [], []
+        for c in fast:
+            r = c.read_response()
+            took.append(round(time.monotonic() - t0, 2))
+            pids.append(int(re.search(rb"pid=(\d+)", r.body).group(1)))
+        assert max(took) < SHORT_MS / 1000 + 4, (took, pids, a, b)
+        # Both were served by B (one of them after being handed over).
+        assert set(pids) == {b}, (pids, a, b)
+    finally:
+        for c in conns:
+            c.close()

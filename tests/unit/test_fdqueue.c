@@ -832,6 +832,69 @@ static void test_load_arms_idle_notify(void **state)
     assert_int_equal(apr_atomic_read32(&n.calls), 1);
 }
 
+/* take_waiting unlinks the oldest job of a kind from anywhere in the queue
+ * (head, middle, tail), keeps the others in order, and leaves alone the
+ * jobs already spoken for by woken workers. */
+static void test_take_waiting(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_queue_t *q = new_queue(p);
+    test_job_t *jobs = new_jobs(p, 5);
+    volatile apr_int32_t word = 0;
+    hyb_job_t *job, *got[3];
+    int i;
+
+    hyb_queue_set_load_mirror(q, &word);
+    for (i = 0; i < 5; i++) {
+        jobs[i].job.kind = (i == 0 || i == 2 || i == 4) ? 7 : 1;
+        hyb_queue_push(q, &jobs[i].job);
+    }
+    assert_null(hyb_queue_take_waiting(q, 9));      /* no such kind */
+    for (i = 0; i < 3; i++) {
+        got[i] = hyb_queue_take_waiting(q, 7);
+    }
+    assert_null(hyb_queue_take_waiting(q, 7));
+    assert_ptr_equal(got[0], &jobs[0].job);        /* head */
+    assert_ptr_equal(got[1], &jobs[2].job);        /* middle */
+    assert_ptr_equal(got[2], &jobs[4].job);        /* tail */
+    assert_int_equal(hyb_queue_length(q), 2);
+    assert_int_equal(word, 2);
+    hyb_queue_push(q, &jobs[0].job);                /* tail still right */
+    assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
+    assert_ptr_equal(job, &jobs[1].job);
+    assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
+    assert_ptr_equal(job, &jobs[3].job);
+    assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
+    assert_ptr_equal(job, &jobs[0].job);
+    assert_int_equal(word, 0);
+}
+
+/* A job a woken worker is coming for is not taken. */
+static void test_take_waiting_skips_claimed(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_queue_t *q = new_queue(p);
+    test_job_t *jobs = new_jobs(p, 2);
+    popper_t pp = { 0 };
+    hyb_job_t *taken;
+    int waited;
+
+    jobs[0].job.kind = 7;
+    jobs[1].job.kind = 7;
+    popper_start(&pp, q, 1, p);
+    waited = wait_idlers(q, 1);
+    /* The first push claims the waiting worker; take_waiting must leave
+     * that job to it even if the worker has not run yet. */
+    hyb_queue_push(q, &jobs[0].job);
+    hyb_queue_push(q, &jobs[1].job);
+    taken = hyb_queue_take_waiting(q, 7);
+    assert_true(poppers_join(&pp, 1, q));
+
+    assert_true(waited);
+    assert_ptr_equal(pp.job[0], &jobs[0].job);
+    assert_ptr_equal(taken, &jobs[1].job);
+}
+
 static const struct CMUnitTest fdqueue_tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, hyb_test_pool_setup, \
                                              hyb_test_pool_teardown)
@@ -851,6 +914,8 @@ static const struct CMUnitTest fdqueue_tests[] = {
     T(test_starved_without_notify_fn),
     T(test_load_and_mirror),
     T(test_load_arms_idle_notify),
+    T(test_take_waiting),
+    T(test_take_waiting_skips_claimed),
 #undef T
 };
 
