@@ -11,13 +11,13 @@ configuration of BENCHMARKS.md; KeepAliveTimeout 30, MaxKeepAliveRequests
 0, 1 KB static file):
 
   https-ka   wrk -t1 -c50 over TLS (HTTP/1.1 keep-alive), 1 KB file
-  h2c        h2load -t1 -c100 -m10 -D SECONDS, cleartext HTTP/2 (prior knowledge)
-  h2-tls     h2load -t1 -c100 -m10 -D SECONDS, HTTP/2 over TLS (ALPN h2)
+  h2c        h2load -t1 -c100 -m10 -n 3000*SECONDS, cleartext HTTP/2 (prior knowledge)
+  h2-tls     h2load -t1 -c100 -m10 -n 3000*SECONDS, HTTP/2 over TLS (ALPN h2)
   php-mixed  wrk -c50 on a PHP script that sleeps 100 ms (PHP-FPM through
              mod_proxy_fcgi, 50 static PHP children) while wrk -c10 requests
              the 1 KB file: PHP rps, static rps and static p99
 
-Loopback only; every load step is bounded (wrk -d, h2load -D, plus
+Loopback only; every load step is bounded (wrk -d, h2load -n, plus
 `timeout`); the server (the e2e harness's) and php-fpm are started here and
 stopped by their pid.  Run through bench/stack-bench, which runs both MPMs
 and prints the markdown table."""
@@ -77,9 +77,18 @@ def wrk(url, conns, seconds=SECONDS):
     return res
 
 
+# h2load runs a request count (about SECONDS of load at ~3 000 req/s), not
+# a duration: in timed mode (-D) a client that connects after the duration
+# keeps running, and a connection that waited for a worker behind 25 busy
+# HTTP/2 connections can be such a client.  Handing queued new connections
+# to siblings made that rare, not impossible: 1 of the last 4 timed runs
+# after the h2c scenario did not end (see BENCHMARKS.md).
+H2_REQUESTS = int(os.environ.get("STACK_BENCH_H2_REQUESTS", str(3000 * SECONDS)))
+
+
 def h2load(url, seconds=SECONDS):
     """rps and failed+errored requests of one h2load run (-c100 -m10)."""
-    rc, out = _run(["h2load", "-t1", "-c100", "-m10", "-D", str(seconds), url],
+    rc, out = _run(["h2load", "-t1", "-c100", "-m10", "-n", str(H2_REQUESTS), url],
                    seconds * 6 + 30)
     res = {"rc": rc, "rps": None, "errors": None, "proto": None}
     m = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
