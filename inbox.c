@@ -4,7 +4,7 @@
  * the listener, and the wake_pending flag.  The mutex guards the list and
  * the flag; the eventfd itself needs no lock.
  *
- * Threads: hyb_inbox_push, hyb_inbox_push_lazy and hyb_inbox_wake from any
+ * Threads: hyb_inbox_push, hyb_inbox_push_lazy_or_wake and hyb_inbox_wake from any
  * thread; hyb_inbox_take, hyb_inbox_take_lazy (and hyb_inbox_fd) from the
  * listener thread.
  *
@@ -122,18 +122,11 @@ void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job)
     }
 }
 
-/* Any thread: append without waking; the listener finds the job at its
- * next round (hyb_inbox_take_lazy), which its tick bounds. */
-void hyb_inbox_push_lazy(hyb_inbox_t *ib, hyb_job_t *job)
-{
-    apr_thread_mutex_lock(ib->mutex);
-    append_locked(ib, job);
-    apr_thread_mutex_unlock(ib->mutex);
-}
-
-/* Any thread: lazy, unless *wake_if is set by the time the job is in the
- * list.  The flag is read under the mutex, so the listener either sees
- * the job in its take that follows setting the flag, or is woken. */
+/* Any thread: append without waking (the listener finds the job at its
+ * next round, hyb_inbox_take_lazy, which its tick bounds), unless *wake_if
+ * is set by the time the job is in the list.  The flag is read under the
+ * mutex, so the listener either sees the job in its take that follows
+ * setting the flag, or is woken. */
 void hyb_inbox_push_lazy_or_wake(hyb_inbox_t *ib, hyb_job_t *job,
                                  volatile apr_uint32_t *wake_if)
 {

@@ -22,12 +22,11 @@ apr_status_t hyb_inbox_create(hyb_inbox_t **ib, apr_pool_t *p);
 int hyb_inbox_fd(const hyb_inbox_t *ib);
 /* Append (FIFO) and wake the listener unless a wakeup is already pending. */
 void hyb_inbox_push(hyb_inbox_t *ib, hyb_job_t *job);
-/* Append without waking the listener: for handoffs that can wait for its
- * next loop round (the listener bounds that with a periodic tick). */
-void hyb_inbox_push_lazy(hyb_inbox_t *ib, hyb_job_t *job);
-/* Append lazily, but wake the listener if *wake_if (an atomic flag the
- * listener sets) is non-zero when the job is appended; race-free with a
- * listener that sets the flag and then takes the lazy list. */
+/* Append without waking the listener (for handoffs that can wait for its
+ * next loop round, which it bounds with a periodic tick), but wake it if
+ * *wake_if (an atomic flag the listener sets) is non-zero when the job is
+ * appended; race-free with a listener that sets the flag and then takes
+ * the lazy list. */
 void hyb_inbox_push_lazy_or_wake(hyb_inbox_t *ib, hyb_job_t *job,
                                  volatile apr_uint32_t *wake_if);
 /* Listener: take every queued job without touching the eventfd. */
