@@ -796,10 +796,16 @@ static void hyb_l_arm_timer(hyb_listener_t *l)
 /* ---- accepting ---------------------------------------------------------- */
 
 /* Listener thread: what this child's workers are short of, counting the
- * connections gathering a head as wanting one soon (< 0: idle workers). */
+ * connections gathering a head as wanting one soon (< 0: idle workers).
+ * Read without the lock from the load word the queue mirrors: a hint, by
+ * its definition never below the load hyb_queue_load gives (which also
+ * counts a worker on its way to wait), so a child that must defer goes on
+ * to confirm; a stale read only moves that to the next accept or round. */
 static int hyb_l_demand(hyb_listener_t *l)
 {
-    return hyb_queue_load(l->ch->queue) + (int)l->parked[HYB_PARK_GATHER];
+    volatile apr_int32_t *load = hyb_status_load_word(l->ch->slot);
+
+    return load ? *load + (int)l->parked[HYB_PARK_GATHER] : -1;
 }
 
 /* Listener thread.  True when a new connection is better left to a sibling:
@@ -809,8 +815,9 @@ static int hyb_l_demand(hyb_listener_t *l)
  * watches the same listening sockets, instead of queueing it here behind
  * workers that long-lived work (HTTP/2, WebSocket, slow PHP) may hold for
  * minutes.  With every child equally short, none defers and the capacity
- * rule alone applies.  A queue load >= 0 arms the queue's idle
- * notification, and the 100 ms tick re-checks the siblings. */
+ * rule alone applies.  Deferring is confirmed with hyb_queue_load, which
+ * counts a worker on its way to wait and arms the queue's idle
+ * notification; the 100 ms tick re-checks the siblings. */
 static int hyb_l_defer_to_sibling(hyb_listener_t *l)
 {
     int demand = hyb_l_demand(l), least;
@@ -819,7 +826,11 @@ static int hyb_l_defer_to_sibling(hyb_listener_t *l)
         return 0;
     }
     hyb_status_least_loaded_sibling(l->ch->slot, &least);
-    return least < demand;
+    if (least >= demand) {
+        return 0;
+    }
+    demand = hyb_queue_load(l->ch->queue) + (int)l->parked[HYB_PARK_GATHER];
+    return demand >= 0 && least < demand;
 }
 
 /* After an accept: stop for now?  A token turn's batch passes over the
