@@ -1,75 +1,61 @@
 /* handoff.c - passing a connection that no worker has touched yet from one
  * child to a sibling that has an idle worker for it.
  *
- * Owns one datagram socket pair per process slot (SCM_RIGHTS over
- * AF_UNIX), made once by the parent and kept across restarts in the
- * retained data, like the scoreboard: every child inherits all of them,
- * receives on its own slot's end and sends to a sibling's.  A message is
- * one connection: its descriptor and one byte, how its listening socket
- * gathers heads.  A descriptor left in the pair of a child that exited is
- * read by the next child started in that slot.
+ * Owns the socket pairs' protocol: one SOCK_DGRAM pair per process slot
+ * (AF_UNIX, SCM_RIGHTS), made once by the parent and kept across restarts
+ * in the retained data, like the scoreboard; every child inherits all of
+ * them, receives on its own slot's end (fds[2 * slot]) and sends to a
+ * sibling's (fds[2 * slot + 1]).  A message is one connection: its
+ * descriptor and a hyb_handoff_msg_t.  A descriptor left in the pair of a
+ * child that exited is read by the next child started in that slot.
  *
- * Threads: hyb_handoff_init in the parent during configuration; send and
- * receive on a child's listener thread only.
+ * Threads: hyb_handoff_pairs in the parent during configuration; send and
+ * receive on a child's listener thread only.  No httpd state: the unit
+ * tests drive it directly.
  */
-#include "hyb.h"
+#include "handoff.h"
 
 #include <sys/socket.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
-/* Parent, post_config: once per server lifetime (sized for the first
- * ServerLimit, which restarts cannot change). */
-apr_status_t hyb_handoff_init(hyb_retained_t *r)
+/* Parent, post_config: n socket pairs in *fds (2n descriptors, non-blocking
+ * and close-on-exec), allocated from p; none on failure. */
+apr_status_t hyb_handoff_pairs(int **fds, int n, apr_pool_t *p)
 {
+    int *v = apr_palloc(p, 2 * n * sizeof(int));
     int i;
 
-    if (r->handoff) {
-        return APR_SUCCESS;
-    }
-    r->handoff = apr_palloc(ap_pglobal, 2 * r->first_server_limit * sizeof(int));
-    for (i = 0; i < r->first_server_limit; i++) {
+    for (i = 0; i < n; i++) {
         if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                       &r->handoff[2 * i]) != 0) {
+                       &v[2 * i]) != 0) {
             apr_status_t rv = APR_FROM_OS_ERROR(errno);
             while (--i >= 0) {
-                close(r->handoff[2 * i]);
-                close(r->handoff[2 * i + 1]);
+                close(v[2 * i]);
+                close(v[2 * i + 1]);
             }
-            r->handoff = NULL;
             return rv;
         }
     }
+    *fds = v;
     return APR_SUCCESS;
 }
 
-/* Listener thread: the end this slot's child receives on, or -1. */
-int hyb_handoff_fd(int slot)
-{
-    hyb_retained_t *r = hyb_srv.retained;
-
-    if (!r->handoff || slot < 0 || slot >= r->first_server_limit) {
-        return -1;
-    }
-    return r->handoff[2 * slot];
-}
-
 /* Listener thread: send fd (which stays open here; the caller closes its
- * copy) to the child of `slot`.  0, or an errno (EAGAIN when that child's
- * pair is full). */
-int hyb_handoff_send(int slot, int fd, unsigned char mode)
+ * copy) with m on the sending end wfd.  0, or an errno (EAGAIN when the
+ * receiver's pair is full). */
+int hyb_handoff_send(int wfd, int fd, const hyb_handoff_msg_t *m)
 {
-    hyb_retained_t *r = hyb_srv.retained;
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
-    struct iovec iov = { &mode, 1 };
+    struct iovec iov = { (void *)m, sizeof(*m) };
     struct msghdr msg;
     struct cmsghdr *cm;
 
-    if (!r->handoff || slot < 0 || slot >= r->first_server_limit) {
+    if (wfd < 0) {
         return EINVAL;
     }
     memset(&msg, 0, sizeof(msg));
@@ -83,38 +69,47 @@ int hyb_handoff_send(int slot, int fd, unsigned char mode)
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    if (sendmsg(r->handoff[2 * slot + 1], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+    if (sendmsg(wfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(*m)) {
         return errno ? errno : EIO;
     }
     return 0;
 }
 
-/* Listener thread of the child in `slot`: one connection, if any.
- * 1 with *fd and *mode set, 0 when nothing waits. */
-int hyb_handoff_recv(int slot, int *fd, unsigned char *mode)
+/* Listener thread: one connection from the receiving end rfd, if any.
+ * 1 with *fd (close-on-exec) and *m set, 0 when nothing waits.  A message
+ * shorter than hyb_handoff_msg_t (an older build's: the mode byte alone)
+ * counts as handed over HYB_HANDOFF_MAX_HOPS times. */
+int hyb_handoff_recv(int rfd, int *fd, hyb_handoff_msg_t *m)
 {
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
-    struct iovec iov = { mode, 1 };
+    struct iovec iov = { m, sizeof(*m) };
     struct msghdr msg;
     struct cmsghdr *cm;
-    int rfd = hyb_handoff_fd(slot);
+    ssize_t n;
 
+    if (rfd < 0) {
+        return 0;
+    }
     for (;;) {
         memset(&msg, 0, sizeof(msg));
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
         msg.msg_control = ctl.buf;
         msg.msg_controllen = sizeof(ctl.buf);
-        if (rfd < 0 || recvmsg(rfd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1) {
+        n = recvmsg(rfd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
             return 0;
         }
         cm = CMSG_FIRSTHDR(&msg);
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS
-            && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+        if (n >= 1 && cm && cm->cmsg_level == SOL_SOCKET
+            && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
             memcpy(fd, CMSG_DATA(cm), sizeof(int));
+            if (n < (ssize_t)sizeof(*m)) {
+                m->hops = HYB_HANDOFF_MAX_HOPS;
+            }
             return 1;
         }
         /* a message without a descriptor: nothing to serve, read on */

@@ -34,6 +34,7 @@
 #include "hyb_limits.h"
 #include "headscan.h"
 #include "headtime.h"
+#include "handoff.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -80,7 +81,10 @@ typedef struct hyb_retained_t {
     apr_time_t gen_ended[16];   /* when generation g was replaced, at g % 16 */
     volatile hyb_shared_slot_t *shared; /* first_server_limit entries */
     int *handoff;               /* 2 x first_server_limit descriptors: the
-                                 * socket pair of each slot (handoff.c) */
+                                 * socket pair of each slot (handoff.c);
+                                 * made once by the parent in post_config,
+                                 * read-only in children; NULL if that
+                                 * failed */
 } hyb_retained_t;
 
 /* ---- one configuration pass (owner: parent main thread; read-only in
@@ -196,6 +200,7 @@ typedef struct hyb_conn_t {
     apr_time_t linger_deadline;
     hyb_hs_t hs;                /* gathering: scan state */
     hyb_hs_mode_e first_mode;   /* how its listening socket gathers */
+    unsigned int hops;          /* times handed to a sibling (handoff.c) */
     apr_time_t gather_start;    /* gathering: when its first byte came */
     apr_uint32_t gather_bytes;  /* gathering: bytes available at last look */
     int ip_counted;             /* gathering: counted in the per-IP table */
@@ -272,11 +277,6 @@ void hyb_status_set_gathering(int slot, apr_uint32_t n);
 volatile apr_int32_t *hyb_status_load_word(int slot);
 int hyb_status_least_loaded_sibling(int self_slot, int *demand);
 
-/* handoff.c */
-apr_status_t hyb_handoff_init(hyb_retained_t *r);
-int hyb_handoff_fd(int slot);
-int hyb_handoff_send(int slot, int fd, unsigned char mode);
-int hyb_handoff_recv(int slot, int *fd, unsigned char *mode);
 void hyb_status_clear(int slot);
 void hyb_status_register_hooks(void);
 

@@ -960,17 +960,32 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
 
 #define HYB_HANDOFF_PER_ROUND 4
 
+/* Listener thread: this child's end of the socket pair of `slot`, to
+ * receive on (own slot) or to send on (a sibling's); -1 without pairs. */
+static int hyb_l_handoff_end(int slot, int send_end)
+{
+    hyb_retained_t *r = hyb_srv.retained;
+
+    if (!r->handoff || slot < 0 || slot >= r->first_server_limit) {
+        return -1;
+    }
+    return r->handoff[2 * slot + (send_end ? 1 : 0)];
+}
+
 /* A sibling handed over connections whose head (or ClientHello) is in:
- * to a worker here, as if accepted here. */
+ * to a worker here, as if accepted here.  One that finds no worker here
+ * either (the idle worker the sibling saw was taken meanwhile, say by an
+ * HTTP/2 connection back from wait-io) may be handed on again, up to
+ * HYB_HANDOFF_MAX_HOPS times in all. */
 static void hyb_l_on_handoff(evutil_socket_t fd, short what, void *arg)
 {
     hyb_listener_t *l = arg;
-    unsigned char mode;
-    int cfd, i;
+    int rfd = hyb_l_handoff_end(l->ch->slot, 0), cfd, i;
+    hyb_handoff_msg_t m;
 
     (void)fd; (void)what;
     hyb_l_clock(l);
-    for (i = 0; i < 16 && hyb_handoff_recv(l->ch->slot, &cfd, &mode); i++) {
+    for (i = 0; i < 16 && hyb_handoff_recv(rfd, &cfd, &m); i++) {
         apr_pool_t *ptrans = hyb_l_get_pool(l);
         apr_os_sock_t osd = cfd;
         apr_socket_t *sock = NULL;
@@ -984,8 +999,11 @@ static void hyb_l_on_handoff(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         hc = hyb_l_new_conn(l, ptrans, sock);
-        hc->job.kind = HYB_JOB_CONN;    /* handed over once, never again */
-        hc->first_mode = (hyb_hs_mode_e)mode;
+        hc->hops = m.hops;
+        if (hc->hops >= HYB_HANDOFF_MAX_HOPS) {
+            hc->job.kind = HYB_JOB_CONN;        /* stays here */
+        }
+        hc->first_mode = (hyb_hs_mode_e)m.mode;
         if (!hyb_l_watch_read(l, hc)) {
             hyb_l_close(l, hc);
             continue;
@@ -1013,10 +1031,13 @@ static void hyb_l_rebalance(hyb_listener_t *l)
     for (i = 0; to >= 0 && i < spare && i < HYB_HANDOFF_PER_ROUND; i++) {
         hyb_job_t *job = hyb_queue_take_waiting(l->ch->queue, HYB_JOB_CONN_NEW);
         hyb_conn_t *hc = (hyb_conn_t *)job;
+        hyb_handoff_msg_t m;
         if (!job) {
             return;
         }
-        if (hyb_handoff_send(to, hc->fd, (unsigned char)hc->first_mode) != 0) {
+        m.mode = (unsigned char)hc->first_mode;
+        m.hops = (unsigned char)(hc->hops + 1);
+        if (hyb_handoff_send(hyb_l_handoff_end(to, 1), hc->fd, &m) != 0) {
             hyb_l_dispatch(l, hc);      /* back in line; try again later */
             return;
         }
@@ -1268,8 +1289,8 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     l->timer_ev = evtimer_new(l->base, hyb_l_on_timer, l);
     l->retry_ev = evtimer_new(l->base, hyb_l_on_retry, l);
     l->tick_ev = event_new(l->base, -1, EV_PERSIST, hyb_l_on_tick, l);
-    if (hyb_handoff_fd(ch->slot) >= 0) {
-        l->handoff_ev = event_new(l->base, hyb_handoff_fd(ch->slot),
+    if (hyb_l_handoff_end(ch->slot, 0) >= 0) {
+        l->handoff_ev = event_new(l->base, hyb_l_handoff_end(ch->slot, 0),
                                   EV_READ | EV_PERSIST, hyb_l_on_handoff, l);
         if (!l->handoff_ev || event_add(l->handoff_ev, NULL) != 0) {
             return APR_ENOMEM;
