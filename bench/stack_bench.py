@@ -17,7 +17,10 @@ configuration of BENCHMARKS.md; KeepAliveTimeout 30, MaxKeepAliveRequests
              mod_proxy_fcgi, 50 static PHP children) while wrk -c10 requests
              the 1 KB file: PHP rps, static rps and static p99
 
-Loopback only; every load step is bounded (wrk -d, h2load -n, plus
+The "load average" row is read as a run starts, so right after the
+previous run it mostly shows that run's threads.  Each MPM's runs are
+combined into medians (bench/stack-bench alternates
+the two MPMs over STACK_BENCH_ROUNDS rounds).  Loopback only; every load step is bounded (wrk -d, h2load -n, plus
 `timeout`); the server (the e2e harness's) and php-fpm are started here and
 stopped by their pid.  Run through bench/stack-bench, which runs both MPMs
 and prints the markdown table."""
@@ -40,6 +43,22 @@ MPM_PARAMS = {"StartServers": 4, "ServerLimit": 4, "ThreadsPerChild": 25,
               "MaxRequestWorkers": 100, "MinSpareThreads": 25, "MaxSpareThreads": 100}
 ONE_KB = b"x" * 1023 + b"\n"
 PHP_FPM = (sorted(glob.glob("/usr/sbin/php-fpm*")) or [None])[-1]
+
+
+# STACK_BENCH_PIN=split (the default on 2 or more cores, as in
+# ../shared/bench): the server on cpu 0; this script, and so the load
+# generators and php-fpm it starts, on cpu 1 (bench/stack-bench starts it
+# there).  STACK_BENCH_PIN=none leaves scheduling alone.
+SERVER_CPU = (0 if os.environ.get("STACK_BENCH_PIN", "split") == "split"
+              and (os.cpu_count() or 1) >= 2 else None)
+
+
+def pin_server(srv, cpu):
+    """Every thread of the server's parent and children onto one cpu; the
+    children the parent forks later inherit it."""
+    for pid in [srv.proc.pid] + srv.children():
+        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)],
+                       stdout=subprocess.DEVNULL, check=True, timeout=10)
 
 
 def _run(cmd, limit):
@@ -77,12 +96,13 @@ def wrk(url, conns, seconds=SECONDS):
     return res
 
 
-# h2load runs a request count (about SECONDS of load at ~3 000 req/s), not
-# a duration: in timed mode (-D) a client that connects after the duration
-# keeps running, and a connection that waited for a worker behind 25 busy
-# HTTP/2 connections can be such a client.  Handing queued new connections
-# to siblings made that rare, not impossible: 1 of the last 4 timed runs
-# after the h2c scenario did not end (see BENCHMARKS.md).
+# h2load runs a request count (about SECONDS of load at ~3 000 req/s), the
+# form issue 4 names, not a duration: in timed mode (-D) a client that
+# connects after the duration keeps running, and a connection that waited
+# for a worker behind 25 busy HTTP/2 connections can be such a client.
+# Since handed-over connections may be handed on (8ba6046), 22 of 22 timed
+# runs after an h2c load ended (BENCHMARKS.md), but a count bounds the run
+# whatever the server does.
 H2_REQUESTS = int(os.environ.get("STACK_BENCH_H2_REQUESTS", str(3000 * SECONDS)))
 
 
@@ -102,6 +122,11 @@ def h2load(url, seconds=SECONDS):
     m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     if m and res["errors"] is not None:
         res["errors"] += int(m.group(3)) + int(m.group(4))
+        # h2load's req/s counts the requests done, 4xx/5xx answers too (the
+        # failed ones, on a connection the server closed, were never sent):
+        # the rate of 2xx/3xx answers is what compares across servers
+        if res["rps"] is not None and res["done"]:
+            res["ok_rps"] = res["rps"] * (int(m.group(1)) + int(m.group(2))) / res["done"]
     m = re.search(r"Application protocol: (\S+)", out)
     if m:
         res["proto"] = m.group(1)
@@ -160,6 +185,8 @@ def run():
         srv.extra = lambda s: ("EnableSendfile Off\nProtocols h2c http/1.1\n"
                                + php + vhost(s))
         srv.start()
+        if SERVER_CPU is not None:
+            pin_server(srv, SERVER_CPU)
         plain = "http://127.0.0.1:%d" % srv.ports[0]
         tls = "https://127.0.0.1:%d" % srv.ports[1]
         # warm-up: a few requests of each kind
@@ -193,11 +220,17 @@ def run():
     print()
 
 
+def _rate(v):
+    return "{:,.0f}".format(v).replace(",", " ")
+
+
 def _fmt(v, kind):
     if v is None:
         return "n/a"
+    if kind == "rps" and isinstance(v, (list, tuple)):
+        return "%s [%s..%s]" % (_rate(v[0]), _rate(v[1]), _rate(v[2]))
     if kind == "rps":
-        return "{:,.0f}".format(v).replace(",", " ")
+        return _rate(v)
     if kind == "ms":
         return "%.1f ms" % v
     if kind == "f1":
@@ -205,18 +238,58 @@ def _fmt(v, kind):
     return str(v)
 
 
+def _median(vals):
+    vals = sorted(vals)
+    n = len(vals)
+    return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2.0
+
+
+def _combine(runs):
+    """One result per MPM out of several runs of it: the median of each
+    number, with its range for rates; errors are summed; strings are kept
+    when every run agrees.  A missing value in any run makes it None."""
+    def merge(vals, key):
+        if any(v is None for v in vals):
+            return None
+        if isinstance(vals[0], dict):
+            return {k: merge([v.get(k) for v in vals], k) for k in vals[0]}
+        if isinstance(vals[0], str):
+            return vals[0] if len(set(vals)) == 1 else "/".join(vals)
+        if key in ("errors", "rc"):
+            return sum(vals)
+        if len(vals) > 1 and key in ("rps", "ok_rps"):
+            return (_median(vals), min(vals), max(vals))
+        return _median(vals)
+    out = {k: merge([r.get(k) for r in runs], k)
+           for k in runs[0] if k not in ("out", "bad_log_lines")}
+    out["mpm"] = runs[0]["mpm"]
+    out["runs"] = len(runs)
+    out["bad_log_lines"] = sum((r.get("bad_log_lines") or [] for r in runs), [])
+    for key in ("https-ka", "h2c", "h2-tls"):
+        tails = [r[key]["out"] for r in runs if r.get(key, {}).get("out")]
+        if tails:
+            out.setdefault(key, {})["out"] = tails[-1]
+    return out
+
+
 def table(paths):
-    runs = []
+    """The markdown table of runs of two MPMs (each given once or more,
+    in any order): medians over each MPM's runs, and their ratio."""
+    by_mpm = {}
     for p in paths:
         with open(p) as f:
-            runs.append(json.load(f))
+            r = json.load(f)
+        by_mpm.setdefault(r["mpm"], []).append(r)
+    runs = [_combine(rs) for rs in by_mpm.values()]
     rows = [
         ("HTTPS keep-alive, wrk -c50, 1 KB: rps", ("https-ka", "rps"), "rps"),
         ("HTTPS keep-alive: p99", ("https-ka", "p99_ms"), "ms"),
         ("HTTPS keep-alive: errors", ("https-ka", "errors"), "n"),
         ("h2load h2c -c100 -m10: rps", ("h2c", "rps"), "rps"),
+        ("h2load h2c: 2xx/3xx answers per s", ("h2c", "ok_rps"), "rps"),
         ("h2load h2c: failed + errored", ("h2c", "errors"), "n"),
         ("h2load TLS (ALPN h2) -c100 -m10: rps", ("h2-tls", "rps"), "rps"),
+        ("h2load TLS: 2xx/3xx answers per s", ("h2-tls", "ok_rps"), "rps"),
         ("h2load TLS: failed + errored", ("h2-tls", "errors"), "n"),
         ("h2load TLS: protocol negotiated", ("h2-tls", "proto"), "s"),
         ("PHP-FPM mixed: PHP (100 ms sleep, wrk -c50) rps", ("php-mixed", "php", "rps"), "rps"),
@@ -226,8 +299,9 @@ def table(paths):
         ("PHP-FPM mixed: static errors", ("php-mixed", "static", "errors"), "n"),
         ("host load average (1 min) before the run", ("load1_at_start",), "f1"),
     ]
-    print("| scenario (%d s each) | %s | %s |" % (
-        runs[0].get("seconds", SECONDS), " | ".join(r["mpm"] for r in runs),
+    print("| scenario (%d s each; medians of %s runs, errors summed) | %s | %s |" % (
+        runs[0].get("seconds", SECONDS), "/".join(str(r["runs"]) for r in runs),
+        " | ".join(r["mpm"] for r in runs),
         "%s / %s" % (runs[0]["mpm"], runs[1]["mpm"]) if len(runs) == 2 else ""))
     print("|---|%s---|" % ("---|" * len(runs)))
     for label, path, kind in rows:
@@ -238,8 +312,9 @@ def table(paths):
                 v = v.get(k) if isinstance(v, dict) else None
             vals.append(v)
         ratio = ""
-        if len(vals) == 2 and kind == "rps" and vals[0] and vals[1]:
-            ratio = "%.2fx" % (vals[0] / vals[1])
+        mid = [v[0] if isinstance(v, (list, tuple)) else v for v in vals]
+        if len(vals) == 2 and kind == "rps" and mid[0] and mid[1]:
+            ratio = "%.2fx" % (mid[0] / mid[1])
         print("| %s | %s | %s |" % (label, " | ".join(_fmt(v, kind) for v in vals), ratio))
     for r in runs:
         if r.get("bad_log_lines"):
