@@ -42,18 +42,19 @@ apr_status_t hyb_handoff_pairs(int **fds, int n, apr_pool_t *p)
     return APR_SUCCESS;
 }
 
-/* Listener thread: send fd (which stays open here; the caller closes its
- * copy) with m on the sending end wfd.  0, or an errno (EAGAIN when the
- * receiver's pair is full). */
-int hyb_handoff_send(int wfd, int fd, const hyb_handoff_msg_t *m)
+/* Listener thread: one datagram of len bytes on the sending end wfd,
+ * carrying descriptor fd (which stays open here) unless fd < 0.  0, or an
+ * errno (EAGAIN when the receiver's pair is full).  hyb_handoff_send is the
+ * caller; the unit tests also send what an older build or a stray writer
+ * would. */
+int hyb_handoff_send_bytes(int wfd, int fd, const void *bytes, size_t len)
 {
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
-    struct iovec iov = { (void *)m, sizeof(*m) };
+    struct iovec iov = { (void *)bytes, len };
     struct msghdr msg;
-    struct cmsghdr *cm;
 
     if (wfd < 0) {
         return EINVAL;
@@ -62,17 +63,26 @@ int hyb_handoff_send(int wfd, int fd, const hyb_handoff_msg_t *m)
     memset(&ctl, 0, sizeof(ctl));
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = ctl.buf;
-    msg.msg_controllen = sizeof(ctl.buf);
-    cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    if (sendmsg(wfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(*m)) {
+    if (fd >= 0) {
+        struct cmsghdr *cm;
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = sizeof(ctl.buf);
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    }
+    if (sendmsg(wfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len) {
         return errno ? errno : EIO;
     }
     return 0;
+}
+
+/* Listener thread: hand fd over with m (the caller closes its copy). */
+int hyb_handoff_send(int wfd, int fd, const hyb_handoff_msg_t *m)
+{
+    return hyb_handoff_send_bytes(wfd, fd, m, sizeof(*m));
 }
 
 /* Listener thread: one connection from the receiving end rfd, if any.

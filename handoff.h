@@ -3,6 +3,8 @@
 #ifndef HYB_HANDOFF_H
 #define HYB_HANDOFF_H
 
+#include <stddef.h>
+
 #include <apr_pools.h>
 
 /* What travels with a handed-over descriptor. */
@@ -17,6 +19,7 @@ typedef struct hyb_handoff_msg_t {
 
 apr_status_t hyb_handoff_pairs(int **fds, int n, apr_pool_t *p);
 int hyb_handoff_send(int wfd, int fd, const hyb_handoff_msg_t *m);
+int hyb_handoff_send_bytes(int wfd, int fd, const void *bytes, size_t len);
 int hyb_handoff_recv(int rfd, int *fd, hyb_handoff_msg_t *m);
 
 #endif

@@ -5,8 +5,6 @@
  * time, and a message without a descriptor is skipped.
  */
 #include <fcntl.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "hyb_test.h"
@@ -74,32 +72,11 @@ static void test_descriptor_and_message_arrive(void **state)
     close_fixture(&f);
 }
 
-/* Sends raw bytes with or without a descriptor, as an older build or a
- * stray writer would. */
+/* Raw bytes with or without a descriptor, as an older build or a stray
+ * writer would send them. */
 static void send_raw(int wfd, const void *bytes, size_t len, int fd)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    struct iovec iov = { (void *)bytes, len };
-    struct msghdr msg;
-
-    memset(&msg, 0, sizeof(msg));
-    memset(&ctl, 0, sizeof(ctl));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (fd >= 0) {
-        struct cmsghdr *cm;
-        msg.msg_control = ctl.buf;
-        msg.msg_controllen = sizeof(ctl.buf);
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    }
-    assert_int_equal(sendmsg(wfd, &msg, MSG_DONTWAIT), (ssize_t)len);
+    assert_int_equal(hyb_handoff_send_bytes(wfd, fd, bytes, len), 0);
 }
 
 static void test_short_message_is_last_hop(void **state)
