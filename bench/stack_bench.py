@@ -25,12 +25,10 @@ the two MPMs over STACK_BENCH_ROUNDS rounds).  Loopback only; every load step is
 stopped by their pid.  Run through bench/stack-bench, which runs both MPMs
 and prints the markdown table."""
 
-import glob
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -42,7 +40,6 @@ SECONDS = int(os.environ.get("STACK_BENCH_SECONDS", "10"))
 MPM_PARAMS = {"StartServers": 4, "ServerLimit": 4, "ThreadsPerChild": 25,
               "MaxRequestWorkers": 100, "MinSpareThreads": 25, "MaxSpareThreads": 100}
 ONE_KB = b"x" * 1023 + b"\n"
-PHP_FPM = (sorted(glob.glob("/usr/sbin/php-fpm*")) or [None])[-1]
 
 
 # STACK_BENCH_PIN=split (the default on 2 or more cores, as in
@@ -135,37 +132,15 @@ def h2load(url, seconds=SECONDS):
     return res
 
 
-def start_php_fpm(d):
-    sock = os.path.join(d, "php.sock")
-    conf = os.path.join(d, "php-fpm.conf")
-    with open(conf, "w") as f:
-        f.write("[global]\nerror_log = %s/fpm.log\ndaemonize = no\n"
-                "[bench]\nuser = www-data\ngroup = www-data\nlisten = %s\n"
-                "listen.owner = www-data\nlisten.group = www-data\n"
-                "listen.backlog = 511\npm = static\npm.max_children = 50\n" % (d, sock))
-    proc = subprocess.Popen([PHP_FPM, "-F", "-y", conf, "-p", d],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    return proc, sock
-
-
-def stop_php_fpm(proc):
-    proc.send_signal(signal.SIGQUIT)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def run():
     import conftest
+    from backends import PHP_FPM, start_php_fpm, stop_php_fpm
     from conftest import ApacheServer, make_tree, tls_vhost, wait_for
 
     if PHP_FPM is None or not shutil.which("h2load") or not shutil.which("wrk"):
         sys.exit("needs php-fpm, h2load and wrk (scripts/install-deps.sh)")
     php_dir = make_tree("hyb-bench-php-")
-    fpm, sock = start_php_fpm(php_dir)
+    fpm, sock = start_php_fpm(php_dir, "bench", 50, backlog=511)
     srv = None
     results = {"mpm": conftest.MPM_NAME, "seconds": SECONDS,
                "load1_at_start": os.getloadavg()[0]}

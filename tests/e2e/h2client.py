@@ -8,6 +8,7 @@ only (response header blocks are not decoded)."""
 import socket
 import ssl
 import struct
+import time
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
@@ -108,6 +109,23 @@ class H2Conn:
             self.sock.close()
         except OSError:
             pass
+
+    def check_parallel_streams(self, n=100, timeout=10.0):
+        """Send n GETs (alternately /index.html and /small.txt of the
+        harness's docroot) before reading anything, then assert that all
+        complete, none is reset and every body is right."""
+        ids = list(range(1, 2 * n, 2))
+        for i, sid in enumerate(ids):
+            self.request(sid, "/small.txt" if i % 2 else "/index.html")
+        deadline = time.monotonic() + timeout
+        while len(self.done) < len(ids) and time.monotonic() < deadline:
+            assert self.read_frame() is not None, "server closed: %d/%d streams done, goaway=%r" % (
+                len(self.done), len(ids), self.goaway)
+        assert len(self.done) == len(ids), "%d of %d streams completed" % (len(self.done), len(ids))
+        assert not self.rst, "streams reset: %s" % self.rst
+        for i, sid in enumerate(ids):
+            want = b"small\n" if i % 2 else b"<html>e2e index</html>\n"
+            assert bytes(self.bodies[sid]) == want, "stream %d body %r" % (sid, self.bodies[sid][:50])
 
 
 def upgrade_h2c(port, path="/small.txt", host="127.0.0.1", timeout=10.0):

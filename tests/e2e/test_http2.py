@@ -22,18 +22,7 @@ def h2srv(apache_factory):
 def test_h2c_100_parallel_streams(h2srv):
     c = H2Conn(h2srv.port, timeout=10)
     try:
-        ids = list(range(1, 200, 2))
-        for i, sid in enumerate(ids):
-            c.request(sid, "/small.txt" if i % 2 else "/index.html")
-        deadline = time.monotonic() + 10
-        while len(c.done) < len(ids) and time.monotonic() < deadline:
-            assert c.read_frame() is not None, "server closed: %d/%d streams done, goaway=%r" % (
-                len(c.done), len(ids), c.goaway)
-        assert len(c.done) == len(ids), "%d of %d streams completed" % (len(c.done), len(ids))
-        assert not c.rst, "streams reset: %s" % c.rst
-        for i, sid in enumerate(ids):
-            want = b"small\n" if i % 2 else b"<html>e2e index</html>\n"
-            assert bytes(c.bodies[sid]) == want, "stream %d body %r" % (sid, c.bodies[sid][:50])
+        c.check_parallel_streams(100, timeout=10)
     finally:
         c.close()
     assert server_status_auto(h2srv.port)["ServerMPM"]

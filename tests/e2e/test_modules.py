@@ -7,13 +7,12 @@ import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
 
-from conftest import (HttpConn, build_request, free_ports, http_get, wait_for,
+from backends import start_python_backend, stop_process
+from conftest import (HttpConn, free_ports, http_get, wait_for,
                       write_file)
 
 
@@ -122,36 +121,9 @@ BACKEND = textwrap.dedent("""
 """)
 
 
-def _start_backend(port, life=120):
-    proc = subprocess.Popen([sys.executable, "-c", BACKEND, str(port), str(life)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    if not wait_for(up, 15):
-        proc.kill()
-        proc.wait(5)
-        raise AssertionError("backend did not start")
-    return proc
-
-
-def _stop_backend(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 def test_proxy_http_to_local_backend(apache_factory):
     be_port = free_ports(1)[0]
-    backend = _start_backend(be_port)
+    backend = start_python_backend(BACKEND, be_port)
     try:
         srv = apache_factory(modules=("proxy", "proxy_http"),
                              extra='ProxyPass "/be/" "http://127.0.0.1:%d/"\n' % be_port)
@@ -188,7 +160,7 @@ def test_proxy_http_to_local_backend(apache_factory):
             t.join(30)
         assert not errors, errors[:3]
     finally:
-        _stop_backend(backend)
+        stop_process(backend)
     # backend gone: the proxy answers 503 and the server keeps serving
     assert wait_for(lambda: http_get(srv.port, "/be/x").status == 503, 5)
     assert http_get(srv.port, "/small.txt").status == 200

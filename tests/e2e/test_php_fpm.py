@@ -2,19 +2,15 @@
 socket.  The test starts its own php-fpm (a pool in a temp dir) and stops it
 by pid."""
 
-import glob
 import os
 import shutil
-import signal
-import subprocess
 import threading
 import time
 
 import pytest
 
+from backends import PHP_FPM, start_php_fpm, stop_php_fpm
 from conftest import HttpConn, http_get, make_tree, wait_for
-
-PHP_FPM = (sorted(glob.glob("/usr/sbin/php-fpm*")) or [None])[-1]
 
 pytestmark = pytest.mark.skipif(PHP_FPM is None, reason="php-fpm is not installed "
                                 "(make deps installs it)")
@@ -23,26 +19,12 @@ pytestmark = pytest.mark.skipif(PHP_FPM is None, reason="php-fpm is not installe
 @pytest.fixture
 def php_fpm():
     d = make_tree("hyb-php-")
-    sock = os.path.join(d, "php.sock")
-    conf = os.path.join(d, "php-fpm.conf")
-    with open(conf, "w") as f:
-        f.write("[global]\nerror_log = %s/fpm.log\ndaemonize = no\n"
-                "[e2e]\nuser = www-data\ngroup = www-data\nlisten = %s\n"
-                "listen.owner = www-data\nlisten.group = www-data\n"
-                "pm = static\npm.max_children = 40\n" % (d, sock))
-    proc = subprocess.Popen([PHP_FPM, "-F", "-y", conf, "-p", d],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc, sock = start_php_fpm(d, "e2e", 40)
     try:
         assert wait_for(lambda: os.path.exists(sock), 15), "php-fpm did not start"
         yield sock
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_php_fpm(proc)
         shutil.rmtree(d, ignore_errors=True)
 
 

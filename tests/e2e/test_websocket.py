@@ -5,12 +5,11 @@ survive a graceful restart until it is closed."""
 
 import asyncio
 import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
+from backends import start_python_backend, stop_process
 from conftest import free_ports, server_status_auto, wait_for
 
 websockets = pytest.importorskip("websockets")
@@ -30,26 +29,11 @@ BACKEND = textwrap.dedent("""
 @pytest.fixture
 def ws_backend():
     port = free_ports(1)[0]
-    proc = subprocess.Popen([sys.executable, "-c", BACKEND, str(port), "120"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_python_backend(BACKEND, port, 120, "echo backend")
     try:
-        import socket
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        assert wait_for(up, 15), "echo backend did not start"
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def test_websocket_echo_survives_graceful_restart(apache_factory, ws_backend):
