@@ -276,7 +276,6 @@ apr_status_t hyb_status_init(hyb_retained_t *r);
 void hyb_status_set_gathering(int slot, apr_uint32_t n);
 volatile apr_int32_t *hyb_status_load_word(int slot);
 int hyb_status_least_loaded_sibling(int self_slot, int *demand);
-
 void hyb_status_clear(int slot);
 void hyb_status_register_hooks(void);
 

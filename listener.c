@@ -958,7 +958,8 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
 
 /* ---- handing new connections to siblings (handoff.c) --------------------- */
 
-#define HYB_HANDOFF_PER_ROUND 4
+#define HYB_HANDOFF_PER_ROUND  4    /* sent by one round, at most */
+#define HYB_HANDOFF_PER_WAKEUP 16   /* received by one wakeup, at most */
 
 /* Listener thread: this child's end of the socket pair of `slot`, to
  * receive on (own slot) or to send on (a sibling's); -1 without pairs. */
@@ -985,7 +986,7 @@ static void hyb_l_on_handoff(evutil_socket_t fd, short what, void *arg)
 
     (void)fd; (void)what;
     hyb_l_clock(l);
-    for (i = 0; i < 16 && hyb_handoff_recv(rfd, &cfd, &m); i++) {
+    for (i = 0; i < HYB_HANDOFF_PER_WAKEUP && hyb_handoff_recv(rfd, &cfd, &m); i++) {
         apr_pool_t *ptrans = hyb_l_get_pool(l);
         apr_os_sock_t osd = cfd;
         apr_socket_t *sock = NULL;

@@ -117,6 +117,7 @@ int hyb_status_least_loaded_sibling(int self_slot, int *demand)
     return best;
 }
 
+/* Total over live slots; optionally printed per process (HTML). */
 static apr_uint32_t hyb_status_sum(request_rec *r, int html)
 {
     hyb_retained_t *rt = hyb_srv.retained;
