@@ -148,7 +148,7 @@ def subtitle(meta):
     pin = ("server on cpu %s, wrk on cpu %s" % (meta["server_cpu"], meta["wrk_cpu"])
            if meta["server_cpu"] is not None else "not pinned")
     return ("%d x %d s per scenario and server (medians), %d x %d threads, 1 KB file, "
-            "access log off, wrk -t1 on loopback, %s; %s, Linux %s, load %.1f at start"
+            "access log off, wrk -t1 --timeout 5s on loopback, %s; %s, Linux %s, load %.1f at start"
             % (meta["repeat"], meta["seconds"], meta["children"], meta["threads"], pin,
                meta["date"][:16].replace("T", " "), meta["kernel"], meta["loadavg_start"]))
 
