@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -200,11 +201,15 @@ class Server:
         self.seen = {}      # pid -> its start time, of every process seen
 
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc):
-        self.stop(failed=exc[0] is not None)
+        self.stop()
 
     def url(self):
         return "http://127.0.0.1:%d/index.html" % self.port
@@ -212,6 +217,7 @@ class Server:
     def _prepare(self):
         self.root = tempfile.mkdtemp(prefix="bench-compare-")
         os.chmod(self.root, 0o755)
+        _check_reachable(self.root)
         for sub in ("htdocs", "run", "tmp"):
             os.mkdir(os.path.join(self.root, sub))
             os.chmod(os.path.join(self.root, sub), 0o755)
@@ -288,7 +294,7 @@ class Server:
                 pass
         return "\n".join(text.splitlines()[-n:])
 
-    def stop(self, failed=False):
+    def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.pids()
             self.proc.send_signal(signal.SIGTERM if self.variant.kind == "apache"
@@ -304,10 +310,24 @@ class Server:
                 time.sleep(0.05)
             if _alive(pid, started):
                 os.kill(pid, signal.SIGKILL)
-        if self.root and not (self.keep or failed):
+        if self.root and not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
         elif self.root:
-            print("bench/compare: kept %s" % self.root)
+            print("bench/compare: kept %s" % self.root, file=sys.stderr)
+
+
+def _check_reachable(root):
+    """As root the servers' children run as www-data: every directory above
+    the scratch directory must let others through."""
+    if os.geteuid() != 0:
+        return
+    d = os.path.dirname(root)
+    while d not in ("/", ""):
+        if not os.stat(d).st_mode & 0o001:
+            raise RuntimeError("www-data cannot enter %s (above the scratch "
+                               "directory %s): set TMPDIR to a directory it can "
+                               "reach, e.g. /tmp" % (d, root))
+        d = os.path.dirname(d)
 
 
 def _start_time(pid):

@@ -11,6 +11,7 @@ by pid); this test only runs it, bounded by a timeout.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -32,9 +33,24 @@ METRIC_LABELS = ["rps", "p99 latency", "socket errors", "requests per server CPU
 SECONDS = 2
 
 
-def run_compare(args, timeout=180):
+@pytest.fixture
+def scratch():
+    """A directory under /tmp that www-data can reach, for the tool's
+    servers (TMPDIR); removed afterwards."""
+    path = conftest.make_tree(prefix="hyb-e2e-compare-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_compare(args, scratch, timeout=180):
+    env = dict(os.environ, TMPDIR=scratch)
     return subprocess.run([sys.executable, COMPARE] + args, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
+
+
+def assert_cleaned_up(scratch):
+    assert not our_servers(), "bench/compare left servers running"
+    assert not os.listdir(scratch), "bench/compare left %s" % os.listdir(scratch)
 
 
 def number(cell):
@@ -69,13 +85,14 @@ def our_servers():
     return found
 
 
-def test_compare_hybrid_and_event(tmp_path):
+def test_compare_hybrid_and_event(tmp_path, scratch):
     out = tmp_path / "out"
     p = run_compare(["--hybrid-so", conftest.MPM_SO, "--mpm", "event", "--nginx", "off",
                      "--scenarios", "ka50,close50", "--seconds", str(SECONDS),
-                     "--repeat", "1", "--warmup", "0", "--out", str(out)])
+                     "--repeat", "1", "--warmup", "0", "--out", str(out)],
+                    scratch)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert not our_servers(), "bench/compare left servers running"
+    assert_cleaned_up(scratch)
 
     rows = table_rows(p.stdout)
     assert len(rows) == len(SCENARIO_LABELS) * len(METRIC_LABELS), rows
@@ -110,17 +127,17 @@ def test_compare_hybrid_and_event(tmp_path):
     assert all(float(b.get("height")) > 0 for b in bars)
 
 
-def test_a_server_that_cannot_start_fails_the_run(tmp_path):
+def test_a_server_that_cannot_start_fails_the_run(tmp_path, scratch):
     bad = tmp_path / "mod_mpm_broken.so"
     bad.write_bytes(b"not an ELF file\n")
     p = run_compare(["--no-hybrid", "--mpm", "event", "--mpm", "broken=%s" % bad,
                      "--nginx", "off", "--scenarios", "ka50", "--seconds", "1",
                      "--repeat", "1", "--warmup", "0", "--pin", "none",
-                     "--out", str(tmp_path / "out")], timeout=60)
+                     "--out", str(tmp_path / "out")], scratch, timeout=60)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "broken   ka50     FAILED" in p.stderr, p.stderr
     assert rows_of_broken(p.stdout) == ["n/a"], p.stdout
-    assert not our_servers()
+    assert_cleaned_up(scratch)
 
 
 def rows_of_broken(stdout):
