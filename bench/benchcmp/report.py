@@ -91,6 +91,10 @@ def table(summary, variants, scenarios):
                 b = summary[(o, s)][key]["median"]
                 row.append(_ratio(a, b) if show_ratio else "")
             lines.append("| " + " | ".join(row) + " |")
+    if others:
+        lines += ["", "Ratios are %s / the other server: above 1.00x is better for rps "
+                  "and requests per server CPU second, below 1.00x is better for p99 "
+                  "and context switches. rps: median [min..max]." % base]
     return "\n".join(lines) + "\n"
 
 
