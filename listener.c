@@ -79,6 +79,11 @@ struct hyb_listener_t {
                                      * descriptor budget) */
     struct event *tick_ev;          /* bounds how long lazy handoffs wait */
     struct event *handoff_ev;       /* connections handed over by siblings */
+    int handoff_tx;                 /* unbound socket to send to siblings */
+    apr_uint32_t handoff_refused;   /* descriptors from strangers, closed */
+    pid_t refused_pid;              /* the last stranger */
+    uid_t refused_uid;
+    apr_time_t refused_logged;
     int tick_on;
     apr_time_t timer_at;            /* 0: not armed */
     apr_time_t now;                 /* cached once per loop round */
@@ -1088,16 +1093,57 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
 #define HYB_HANDOFF_PER_ROUND  4    /* sent by one round, at most */
 #define HYB_HANDOFF_PER_WAKEUP 16   /* received by one wakeup, at most */
 
-/* Listener thread: this child's end of the socket pair of `slot`, to
- * receive on (own slot) or to send on (a sibling's); -1 without pairs. */
-static int hyb_l_handoff_end(int slot, int send_end)
+/* Listener thread: this child's receiving socket, or -1. */
+static int hyb_l_handoff_rx(hyb_listener_t *l)
 {
-    hyb_retained_t *r = hyb_srv.retained;
+    hyb_handoff_tab_t *t = hyb_handoff_table();
+    int slot = l->ch->slot;
 
-    if (!r->handoff || slot < 0 || slot >= r->first_server_limit) {
-        return -1;
+    return t && slot >= 0 && slot < t->n ? t->rx[slot] : -1;
+}
+
+/* Listener thread: the name of the socket of `slot`, or NULL. */
+static const unsigned char *hyb_l_handoff_key(int slot)
+{
+    hyb_handoff_tab_t *t = hyb_handoff_table();
+
+    return t && slot >= 0 && slot < t->n ? t->key[slot] : NULL;
+}
+
+/* Listener thread (hyb_handoff_trust_fn): a descriptor is taken only from
+ * a sibling: a process of this user whose pid the scoreboard shows in the
+ * slot its message names. */
+static int hyb_l_handoff_trusted(pid_t pid, uid_t uid, apr_uint32_t from,
+                                 void *baton)
+{
+    hyb_listener_t *l = baton;
+
+    if (uid == getuid() && from < (apr_uint32_t)hyb_srv.retained->first_server_limit
+        && (int)from != l->ch->slot
+        && ap_get_scoreboard_process((int)from)->pid == pid) {
+        return 1;
     }
-    return r->handoff[2 * slot + (send_end ? 1 : 0)];
+    l->refused_pid = pid;
+    l->refused_uid = uid;
+    return 0;
+}
+
+/* Descriptors from strangers were closed: say so at most once a minute. */
+static void hyb_l_handoff_log_refused(hyb_listener_t *l)
+{
+    if (!l->handoff_refused
+        || (l->refused_logged
+            && l->now - l->refused_logged < apr_time_from_sec(60))) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                 "HYB0422: closed %u descriptors sent to this child's handoff "
+                 "socket by a process that is not a sibling (the last from "
+                 "pid %ld, uid %ld); a local process writes to it (logged at "
+                 "most once a minute)", l->handoff_refused,
+                 (long)l->refused_pid, (long)l->refused_uid);
+    l->refused_logged = l->now;
+    l->handoff_refused = 0;
 }
 
 /* A sibling handed over connections whose head (or ClientHello) is in:
@@ -1108,13 +1154,14 @@ static int hyb_l_handoff_end(int slot, int send_end)
 static void hyb_l_on_handoff(evutil_socket_t fd, short what, void *arg)
 {
     hyb_listener_t *l = arg;
-    int rfd = hyb_l_handoff_end(l->ch->slot, 0), cfd, i;
+    int rfd = hyb_l_handoff_rx(l), cfd, i, refused = 0;
     hyb_handoff_msg_t m;
 
     (void)fd; (void)what;
     hyb_l_clock(l);
     for (i = 0; i < HYB_HANDOFF_PER_WAKEUP && hyb_l_fd_room(l)
-                && hyb_handoff_recv(rfd, &cfd, &m); i++) {
+                && hyb_handoff_recv(rfd, &cfd, &m, hyb_l_handoff_trusted, l,
+                                    &refused); i++) {
         apr_pool_t *ptrans = hyb_l_get_pool(l);
         apr_os_sock_t osd = cfd;
         apr_socket_t *sock = NULL;
@@ -1139,6 +1186,8 @@ static void hyb_l_on_handoff(evutil_socket_t fd, short what, void *arg)
         }
         hyb_l_dispatch(l, hc);
     }
+    l->handoff_refused += (apr_uint32_t)refused;
+    hyb_l_handoff_log_refused(l);
 }
 
 /* After each round.  While new connections (no worker has run them yet)
@@ -1166,7 +1215,10 @@ static void hyb_l_rebalance(hyb_listener_t *l)
         }
         m.mode = (unsigned char)hc->first_mode;
         m.hops = (unsigned char)(hc->hops + 1);
-        if (hyb_handoff_send(hyb_l_handoff_end(to, 1), hc->fd, &m) != 0) {
+        m.pad = 0;
+        m.from = (apr_uint32_t)l->ch->slot;
+        if (hyb_handoff_send(l->handoff_tx, hyb_l_handoff_key(to), hc->fd,
+                             &m) != 0) {
             hyb_l_dispatch(l, hc);      /* back in line; try again later */
             return;
         }
@@ -1342,6 +1394,10 @@ static apr_status_t hyb_l_cleanup(void *arg)
     }
     hyb_iptab_destroy(l->per_ip);
     l->per_ip = NULL;
+    if (l->handoff_tx >= 0) {
+        close(l->handoff_tx);
+        l->handoff_tx = -1;
+    }
     return APR_SUCCESS;
 }
 
@@ -1401,6 +1457,7 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
 
     l->ch = ch;
     l->pool = ch->pruntime;
+    l->handoff_tx = -1;
     l->tqs = hyb_tq_set_create(l->pool);
     hyb_tq_init(&l->trim_q, HYB_TRIM_AFTER);
     l->maxfree = hyb_srv.limits.threads_per_child;
@@ -1419,12 +1476,15 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     l->timer_ev = evtimer_new(l->base, hyb_l_on_timer, l);
     l->retry_ev = evtimer_new(l->base, hyb_l_on_retry, l);
     l->tick_ev = event_new(l->base, -1, EV_PERSIST, hyb_l_on_tick, l);
-    if (hyb_l_handoff_end(ch->slot, 0) >= 0) {
-        l->handoff_ev = event_new(l->base, hyb_l_handoff_end(ch->slot, 0),
+    if (hyb_l_handoff_rx(l) >= 0) {
+        l->handoff_ev = event_new(l->base, hyb_l_handoff_rx(l),
                                   EV_READ | EV_PERSIST, hyb_l_on_handoff, l);
         if (!l->handoff_ev || event_add(l->handoff_ev, NULL) != 0) {
             return APR_ENOMEM;
         }
+    }
+    if (hyb_handoff_table() && hyb_handoff_open_tx(&l->handoff_tx) != APR_SUCCESS) {
+        l->handoff_tx = -1;         /* sends fail: connections stay here */
     }
     l->accept_token.kind = HYB_JOB_ACCEPT_TOKEN;
     if (!l->inbox_ev || !l->timer_ev || !l->retry_ev || !l->tick_ev
