@@ -12,7 +12,9 @@
  * rest lives for one pass.  Children read the handoff table they inherit.
  */
 #include "hyb.h"
+#include "fdbudget.h"
 
+#include <sys/resource.h>
 #include <signal.h>
 #include <apr_signal.h>
 #include <apr_strings.h>
@@ -719,6 +721,34 @@ static void hyb_log_started(void)
     ap_log_mpm_common(ap_server_conf);
 }
 
+/* Each pass: a limit on open files too small for the descriptor reserve of
+ * ThreadsPerChild workers (fdbudget.c) is said once, with the numbers. */
+static void hyb_check_nofile(void)
+{
+    int tpc = hyb_srv.limits.threads_per_child, clamped;
+    struct rlimit rl;
+    long limit, reserve;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY
+        || rl.rlim_cur > 1000000000) {
+        return;
+    }
+    limit = (long)rl.rlim_cur;
+    reserve = hyb_fdb_reserve(limit, tpc, &clamped);
+    if (clamped) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     "HYB0214: the open files limit (%ld) is small for "
+                     "ThreadsPerChild %d: a child keeps only %ld descriptors "
+                     "free for its requests (%ld wanted) and holds fewer "
+                     "than %ld connections; raise it with ulimit -n, "
+                     "LimitNOFILE= in the systemd unit, or "
+                     "APACHE_ULIMIT_MAX_FILES in /etc/apache2/envvars",
+                     limit, tpc, reserve,
+                     (long)tpc * HYB_FDB_PER_WORKER + HYB_FDB_SLACK,
+                     limit - reserve);
+    }
+}
+
 /* The mpm hook: runs one configuration pass.  OK = restart, DONE = exit. */
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
 {
@@ -740,6 +770,7 @@ int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
     ap_scoreboard_image->global->running_generation = r->mpm->my_generation;
     ap_unixd_mpm_set_signals(pconf, hyb_srv.one_process);
     hyb_handoff_setup();
+    hyb_check_nofile();
     /* The new generation starts at once, in the slots the old one does not
      * hold (old children stopped accepting as soon as they were told), so
      * a graceful restart leaves no second without an accepting child;

@@ -211,3 +211,19 @@ def test_handoff_socket_refuses_a_stranger(apache_factory):
     assert got == b"", got[:200]
     assert wait_for(lambda: "HYB0422" in srv.log_text(), 5)
     assert _serves(srv)
+
+
+def test_too_small_limit_is_said_once_and_still_serves(apache_factory):
+    """A limit too small for the reserve of ThreadsPerChild workers: the
+    parent says so (once per start, with the numbers) and children serve."""
+    if MPM != "hybrid":
+        pytest.skip("hybrid's log line")
+    srv = apache_factory(
+        nofile=96,
+        mpm={"StartServers": 1, "ServerLimit": 1, "ThreadsPerChild": 25,
+             "MaxRequestWorkers": 25, "MinSpareThreads": 1,
+             "MaxSpareThreads": 25})
+    assert _serves(srv)
+    said = re.findall(r"HYB0214[^\n]*", srv.log_text())
+    assert len(said) == 1, said
+    assert "(96)" in said[0] and "ThreadsPerChild 25" in said[0]
