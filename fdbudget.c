@@ -10,7 +10,8 @@
  * (hysteresis, so that one closed connection does not reopen the door for
  * one accept at a time).  Counting is O(open descriptors), so it is done
  * when due (HYB_FDB_NEAR_EVERY near the limit, HYB_FDB_FAR_EVERY
- * otherwise), not per accept.
+ * otherwise, and never more often than HYB_FDB_COST_FACTOR times what the
+ * last count took), not per accept.
  *
  * Threads: the listener thread of one child owns its hyb_fdb_t.
  */
@@ -45,6 +46,7 @@ void hyb_fdb_init(hyb_fdb_t *b, int threads)
     b->counted = 0;
     b->conns_then = 0;
     b->counted_at = 0;
+    b->cost = 0;
     b->paused = 0;
     b->paused_at = 0;
     b->resumed_at = 0;
@@ -75,7 +77,7 @@ static int hyb_fdb_near(const hyb_fdb_t *b, long conns)
 /* Is a fresh count due before the next check? */
 int hyb_fdb_count_due(const hyb_fdb_t *b, long conns, apr_time_t now)
 {
-    apr_interval_time_t age = now - b->counted_at;
+    apr_interval_time_t age = now - b->counted_at, every;
 
     if (b->counted_at == 0) {
         return 1;
@@ -83,14 +85,18 @@ int hyb_fdb_count_due(const hyb_fdb_t *b, long conns, apr_time_t now)
     if (b->limit <= 0) {
         return 0;               /* no budget: counting is not possible */
     }
-    return age >= (hyb_fdb_near(b, conns) ? HYB_FDB_NEAR_EVERY
-                                          : HYB_FDB_FAR_EVERY);
+    every = hyb_fdb_near(b, conns) ? HYB_FDB_NEAR_EVERY : HYB_FDB_FAR_EVERY;
+    if (every < b->cost * HYB_FDB_COST_FACTOR) {
+        every = b->cost * HYB_FDB_COST_FACTOR;
+    }
+    return age >= every;
 }
 
-/* A count was taken: `open` descriptors (< 0: counting is not possible,
- * which turns the budget off) with `conns` connections, under `limit`. */
+/* A count was taken, in `cost`: `open` descriptors (< 0: counting is not
+ * possible, which turns the budget off) with `conns` connections, under
+ * `limit`. */
 void hyb_fdb_counted(hyb_fdb_t *b, long limit, long open, long conns,
-                     apr_time_t now, int threads)
+                     apr_time_t now, apr_interval_time_t cost, int threads)
 {
     if (open < 0 || limit <= 0) {
         limit = 0;              /* unknown: admit everything */
@@ -103,6 +109,7 @@ void hyb_fdb_counted(hyb_fdb_t *b, long limit, long open, long conns,
     b->counted = open < 0 ? 0 : open;
     b->conns_then = conns;
     b->counted_at = now ? now : 1;
+    b->cost = cost > 0 ? cost : 0;
 }
 
 /* May the listener take one more descriptor now?  Moves the pause state;

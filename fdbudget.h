@@ -23,6 +23,10 @@
  * not see: pooled proxy connections, log pipes, caches). */
 #define HYB_FDB_NEAR_EVERY apr_time_from_msec(20)
 #define HYB_FDB_FAR_EVERY  apr_time_from_sec(1)
+/* ... and never more often than every this many times what the last count
+ * took (counting is O(descriptors): about 1 ms per 2 000 of them), so
+ * that counting costs the listener at most 2% of its time. */
+#define HYB_FDB_COST_FACTOR 50
 /* A pause that starts within this time of the last resume belongs to the
  * same episode (it is not logged again). */
 #define HYB_FDB_EPISODE_GAP apr_time_from_sec(30)
@@ -33,6 +37,7 @@ typedef struct hyb_fdb_t {
     long counted;               /* descriptors open at the last count */
     long conns_then;            /* the child's connections at that count */
     apr_time_t counted_at;      /* 0: never counted */
+    apr_interval_time_t cost;   /* what the last count took */
     int paused;                 /* over budget: no accept, no receive */
     apr_time_t paused_at;       /* start of the current pause */
     apr_time_t resumed_at;      /* end of the last pause; 0: none yet */
@@ -53,7 +58,7 @@ long hyb_fdb_estimate(const hyb_fdb_t *b, long conns);
 long hyb_fdb_resume_room(const hyb_fdb_t *b);
 int hyb_fdb_count_due(const hyb_fdb_t *b, long conns, apr_time_t now);
 void hyb_fdb_counted(hyb_fdb_t *b, long limit, long open, long conns,
-                     apr_time_t now, int threads);
+                     apr_time_t now, apr_interval_time_t cost, int threads);
 hyb_fdb_verdict_e hyb_fdb_check(hyb_fdb_t *b, long conns, apr_time_t now);
 long hyb_fdb_count_open(void);
 

@@ -943,10 +943,12 @@ static void hyb_l_fd_count(hyb_listener_t *l, int force)
 {
     struct rlimit rl;
     long limit = 0, open;
+    apr_time_t t0;
 
     if (!force && !hyb_fdb_count_due(&l->fdb, (long)l->conns, l->now)) {
         return;
     }
+    t0 = apr_time_now();
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         limit = (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX)
                 ? LONG_MAX : (long)rl.rlim_cur;
@@ -956,7 +958,7 @@ static void hyb_l_fd_count(hyb_listener_t *l, int force)
         open = limit;               /* not even one left to count with */
     }
     hyb_fdb_counted(&l->fdb, limit, open, (long)l->conns, l->now,
-                    hyb_srv.limits.threads_per_child);
+                    apr_time_now() - t0, hyb_srv.limits.threads_per_child);
 }
 
 /* The start of an episode (hyb_fdb_check says which pauses start one). */

@@ -68,7 +68,7 @@ static void test_admission_table(void **state)
     hyb_fdb_init(&b, 25);
     for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         if (t[i].counted >= 0) {
-            hyb_fdb_counted(&b, 256, t[i].counted, t[i].conns, T0 + (long)i, 25);
+            hyb_fdb_counted(&b, 256, t[i].counted, t[i].conns, T0 + (long)i, 0, 25);
         }
         assert_int_equal(b.reserve, 91);
         if (hyb_fdb_check(&b, t[i].conns, T0 + (long)i) != t[i].want) {
@@ -86,7 +86,7 @@ static void test_episodes(void **state)
 
     (void)state;
     hyb_fdb_init(&b, 1);
-    hyb_fdb_counted(&b, 100, 90, 0, T0, 1);
+    hyb_fdb_counted(&b, 100, 90, 0, T0, 0, 1);
     assert_int_equal(hyb_fdb_check(&b, 0, T0), HYB_FDB_PAUSE);
     assert_int_equal(hyb_fdb_check(&b, -80, T0 + SEC(5)), HYB_FDB_RESUME);
     assert_int_equal(hyb_fdb_check(&b, 0, T0 + SEC(6)), HYB_FDB_PAUSE_QUIET);
@@ -102,12 +102,12 @@ static void test_unknown_admits(void **state)
 
     (void)state;
     hyb_fdb_init(&b, 25);
-    hyb_fdb_counted(&b, 256, -1, 0, T0, 25);
+    hyb_fdb_counted(&b, 256, -1, 0, T0, 0, 25);
     assert_int_equal(hyb_fdb_check(&b, 100000, T0), HYB_FDB_ADMIT);
     assert_false(hyb_fdb_count_due(&b, 100000, T0 + SEC(100)));
-    hyb_fdb_counted(&b, 0, 10, 0, T0, 25);
+    hyb_fdb_counted(&b, 0, 10, 0, T0, 0, 25);
     assert_int_equal(hyb_fdb_check(&b, 100000, T0), HYB_FDB_ADMIT);
-    hyb_fdb_counted(&b, LONG_MAX, 10, 0, T0, 25);   /* RLIM_INFINITY */
+    hyb_fdb_counted(&b, LONG_MAX, 10, 0, T0, 0, 25);   /* RLIM_INFINITY */
     assert_int_equal(hyb_fdb_check(&b, 1000000, T0), HYB_FDB_ADMIT);
 }
 
@@ -118,12 +118,18 @@ static void test_count_due(void **state)
     (void)state;
     hyb_fdb_init(&b, 10);               /* reserve 46 */
     assert_true(hyb_fdb_count_due(&b, 0, T0));          /* never counted */
-    hyb_fdb_counted(&b, 1024, 50, 0, T0, 10);
+    hyb_fdb_counted(&b, 1024, 50, 0, T0, 0, 10);
     assert_false(hyb_fdb_count_due(&b, 0, T0 + HYB_FDB_NEAR_EVERY));
     assert_true(hyb_fdb_count_due(&b, 0, T0 + HYB_FDB_FAR_EVERY));
     /* near: 50 + 900 + 2 * 46 >= 1024 */
     assert_false(hyb_fdb_count_due(&b, 900, T0 + HYB_FDB_NEAR_EVERY - 1));
     assert_true(hyb_fdb_count_due(&b, 900, T0 + HYB_FDB_NEAR_EVERY));
+    /* a count that took 10 ms is not repeated within 50 times that */
+    hyb_fdb_counted(&b, 100000, 20000, 0, T0, apr_time_from_msec(10), 10);
+    assert_false(hyb_fdb_count_due(&b, 79950, T0 + apr_time_from_msec(499)));
+    assert_true(hyb_fdb_count_due(&b, 79950, T0 + apr_time_from_msec(500)));
+    assert_false(hyb_fdb_count_due(&b, 0, T0 + HYB_FDB_FAR_EVERY - 1));
+    assert_true(hyb_fdb_count_due(&b, 0, T0 + HYB_FDB_FAR_EVERY));
 }
 
 static void test_estimate_follows_conns(void **state)
@@ -132,7 +138,7 @@ static void test_estimate_follows_conns(void **state)
 
     (void)state;
     hyb_fdb_init(&b, 10);
-    hyb_fdb_counted(&b, 1024, 50, 20, T0, 10);
+    hyb_fdb_counted(&b, 1024, 50, 20, T0, 0, 10);
     assert_int_equal(hyb_fdb_estimate(&b, 20), 50);
     assert_int_equal(hyb_fdb_estimate(&b, 30), 60);
     assert_int_equal(hyb_fdb_estimate(&b, 0), 30);
