@@ -925,7 +925,8 @@ static void hyb_l_accept_error(hyb_listener_t *l, apr_status_t rv)
     if (hyb_l_accept_transient(rv)) {
         return;
     }
-    if (!l->emfile_logged || l->now - l->emfile_logged > apr_time_from_sec(10)) {
+    if (!l->emfile_logged
+        || l->now - l->emfile_logged > apr_time_from_sec(10)) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, ap_server_conf,
                      "HYB0401: accept failed with %u connections open in this "
                      "child; pausing accept for %d ms (raise the open files "
@@ -1119,9 +1120,9 @@ static int hyb_l_handoff_trusted(pid_t pid, uid_t uid, apr_uint32_t from,
                                  void *baton)
 {
     hyb_listener_t *l = baton;
+    apr_uint32_t slots = (apr_uint32_t)hyb_srv.retained->first_server_limit;
 
-    if (uid == getuid() && from < (apr_uint32_t)hyb_srv.retained->first_server_limit
-        && (int)from != l->ch->slot
+    if (uid == getuid() && from < slots && (int)from != l->ch->slot
         && ap_get_scoreboard_process((int)from)->pid == pid) {
         return 1;
     }
@@ -1485,7 +1486,8 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
             return APR_ENOMEM;
         }
     }
-    if (hyb_handoff_table() && hyb_handoff_open_tx(&l->handoff_tx) != APR_SUCCESS) {
+    if (hyb_handoff_table()
+        && hyb_handoff_open_tx(&l->handoff_tx) != APR_SUCCESS) {
         l->handoff_tx = -1;         /* sends fail: connections stay here */
     }
     l->accept_token.kind = HYB_JOB_ACCEPT_TOKEN;
