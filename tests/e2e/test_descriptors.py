@@ -13,6 +13,7 @@ handoff socket pairs (ServerLimit 500: 1 012 descriptors before any client).
 """
 
 import os
+import pwd
 import re
 import socket
 import subprocess
@@ -163,6 +164,39 @@ def _handoff_names(pid):
     return names
 
 
+def _loopback_pair():
+    """A connected TCP pair of ours: (client, server side)."""
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(1)
+    client = socket.create_connection(lsn.getsockname(), timeout=5)
+    server_side, _ = lsn.accept()
+    lsn.close()
+    return client, server_side
+
+
+def _send_as_www_data(name, sock, slot):
+    """Send sock's descriptor to the abstract socket `name` from a process
+    of the server's user (like a CGI script), claiming process slot `slot`:
+    mode 0, hops 1, pad, from."""
+    pw = pwd.getpwnam("www-data")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+            tx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            msg = bytes([0, 1, 0, 0]) + slot.to_bytes(4, "little")
+            tx.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                sock.fileno().to_bytes(4, "little"))],
+                       0, b"\0" + name.encode())
+            os._exit(0)
+        except BaseException:               # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def test_handoff_socket_refuses_a_stranger(apache_factory):
     """Any local process can send to an abstract unix socket: a descriptor
     sent to a child's handoff socket by a process of the same user that is
@@ -176,39 +210,25 @@ def test_handoff_socket_refuses_a_stranger(apache_factory):
     child = srv.children()[0]
     names = _handoff_names(child)
     assert len(names) == 1, names           # its own receiving socket only
-    # a connection of ours, with a whole request in it, to inject
-    lsn = socket.socket()
-    lsn.bind(("127.0.0.1", 0))
-    lsn.listen(1)
-    client = socket.create_connection(lsn.getsockname(), timeout=5)
-    server_side, _ = lsn.accept()
-    lsn.close()
-    client.sendall(b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    pid = os.fork()
-    if pid == 0:                            # www-data, like a CGI script
+    # connections of ours, each with a whole request in it, to inject:
+    # one claims to come from slot 0, one from slot 1 (the sibling's slot,
+    # whichever it is: only the pid then tells the sender is not it)
+    clients = []
+    for slot in (0, 1):
+        client, server_side = _loopback_pair()
+        client.sendall(b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        _send_as_www_data(names[0], server_side, slot)
+        server_side.close()                 # the child holds the only copy
+        clients.append(client)
+    for client in clients:
         try:
-            os.setgid(33)
-            os.setuid(33)
-            tx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            # mode 0, hops 1, from: slot 1 (a real sibling's slot)
-            msg = bytes([0, 1, 0, 0]) + (1).to_bytes(4, "little")
-            tx.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                server_side.fileno().to_bytes(4, "little"))],
-                       0, b"\0" + names[0].encode())
-            os._exit(0)
-        except BaseException:               # noqa: BLE001
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    server_side.close()                     # the child holds the only copy
-    try:
-        client.settimeout(5)
-        got = client.recv(4096)             # closed, not served: EOF, or a
-    except ConnectionResetError:            # reset (the request was unread)
-        got = b""
-    finally:
-        client.close()
-    assert got == b"", got[:200]
+            client.settimeout(5)
+            got = client.recv(4096)         # closed, not served: EOF, or a
+        except ConnectionResetError:        # reset (the request was unread)
+            got = b""
+        finally:
+            client.close()
+        assert got == b"", got[:200]
     assert wait_for(lambda: "HYB0422" in srv.log_text(), 5)
     assert _serves(srv)
 
