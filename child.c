@@ -80,6 +80,23 @@ static void hyb_child_close_other_buckets(hyb_child_t *ch)
     ch->listeners = hyb_srv.listen_buckets[ch->bucket];
 }
 
+/* Keep only this slot's handoff socket (the parent holds them all). */
+static void hyb_child_close_other_handoffs(hyb_child_t *ch)
+{
+    hyb_handoff_tab_t *t = hyb_handoff_table();
+    int i;
+
+    if (!t || hyb_srv.one_process) {
+        return;
+    }
+    for (i = 0; i < t->n; i++) {
+        if (i != ch->slot && t->rx[i] >= 0) {
+            close(t->rx[i]);
+            t->rx[i] = -1;
+        }
+    }
+}
+
 static void hyb_child_init_process(hyb_child_t *ch)
 {
     apr_status_t rv;
@@ -104,6 +121,7 @@ static void hyb_child_init_process(hyb_child_t *ch)
         hyb_child_exit(ch, APEXIT_CHILDSICK);
     }
     hyb_child_close_other_buckets(ch);
+    hyb_child_close_other_handoffs(ch);
     ap_reopen_scoreboard(ch->pchild, NULL, 0);
     if (ap_run_drop_privileges(ch->pchild, ap_server_conf)) {
         hyb_child_exit(ch, APEXIT_CHILDFATAL);

@@ -80,11 +80,12 @@ typedef struct hyb_retained_t {
     hyb_slot_t *slots;          /* first_server_limit entries */
     apr_time_t gen_ended[16];   /* when generation g was replaced, at g % 16 */
     volatile hyb_shared_slot_t *shared; /* first_server_limit entries */
-    int *handoff;               /* 2 x first_server_limit descriptors: the
-                                 * socket pair of each slot (handoff.c);
-                                 * made once by the parent in post_config,
-                                 * read-only in children; NULL if that
-                                 * failed */
+    int *handoff;               /* socket pairs an older build of this
+                                 * module made (2 x first_server_limit
+                                 * descriptors); closed and NULL from the
+                                 * first pass of this build on, which keeps
+                                 * its handoff sockets in their own retained
+                                 * table (parent.c, handoff.c) */
 } hyb_retained_t;
 
 /* ---- one configuration pass (owner: parent main thread; read-only in
@@ -236,6 +237,7 @@ const char *hyb_cmd_int(cmd_parms *cmd, const char *arg, long lo, long hi,
 
 /* parent.c */
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s);
+hyb_handoff_tab_t *hyb_handoff_table(void);
 
 /* child.c */
 void hyb_child_main(int slot, int bucket) __attribute__((noreturn));

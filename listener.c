@@ -20,6 +20,13 @@
  * hands a new connection that waits in its queue with no worker coming to
  * a sibling with an idle worker (hyb_l_rebalance, handoff.c).
  *
+ * Descriptor rule: every descriptor the listener takes (accept, or one
+ * received from a sibling) is checked against the child's descriptor
+ * budget (fdbudget.c), which keeps a reserve below RLIMIT_NOFILE for the
+ * work the admitted connections do (files, backend sockets, pipes); over
+ * it, the listener pauses both until descriptors are free again (HYB0420
+ * once per episode).
+ *
  * Head gathering (HybridGatherHeads): a new connection, and a keep-alive
  * one that becomes readable, goes to a worker only when hyb_hs_scan finds
  * its whole request head (or TLS record) in the socket, looked at with
@@ -28,9 +35,12 @@
  */
 #include "hyb.h"
 #include "iptab.h"
+#include "fdbudget.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -65,9 +75,15 @@ struct hyb_listener_t {
     struct event_base *base;
     struct event *inbox_ev;
     struct event *timer_ev;
-    struct event *retry_ev;         /* resumes accept after EMFILE */
+    struct event *retry_ev;         /* ends a pause (accept error, or the
+                                     * descriptor budget) */
     struct event *tick_ev;          /* bounds how long lazy handoffs wait */
     struct event *handoff_ev;       /* connections handed over by siblings */
+    int handoff_tx;                 /* unbound socket to send to siblings */
+    apr_uint32_t handoff_refused;   /* descriptors from strangers, closed */
+    pid_t refused_pid;              /* the last stranger */
+    uid_t refused_uid;
+    apr_time_t refused_logged;
     int tick_on;
     apr_time_t timer_at;            /* 0: not armed */
     apr_time_t now;                 /* cached once per loop round */
@@ -76,8 +92,11 @@ struct hyb_listener_t {
     int accepting;                  /* listen events armed */
     int stopping;                   /* no more accepts, ever */
     apr_time_t drain_until;         /* stopping: idle keep-alive kept until */
-    int paused;                     /* EMFILE back-off running */
+    int paused;                     /* accept paused: error back-off or
+                                     * descriptor budget; retry_ev armed */
     apr_time_t emfile_logged;
+    hyb_fdb_t fdb;                  /* descriptor budget (fdbudget.c) */
+    int fd_episode_logged;          /* HYB0420 said; HYB0421 still to say */
     hyb_tq_set_t *tqs;
     hyb_tq_t trim_q;                /* idle keep-alive, memory not trimmed yet */
     apr_pool_t **free_pools;        /* recycled ptrans (LIFO) */
@@ -847,11 +866,13 @@ static int hyb_l_pause_after_accept(hyb_listener_t *l)
     return hyb_queue_starved(l->ch->queue);
 }
 
+static int hyb_l_fd_room(hyb_listener_t *l);
+
 static void hyb_l_set_accepting(hyb_listener_t *l, int on)
 {
     int i;
 
-    if (on == l->accepting) {
+    if (on == l->accepting || (on && !hyb_l_fd_room(l))) {
         return;
     }
     for (i = 0; i < l->nsocks; i++) {
@@ -866,33 +887,143 @@ static void hyb_l_set_accepting(hyb_listener_t *l, int on)
     hyb_sb_set_accepting(l->ch->slot, on);
 }
 
-static void hyb_l_accept_error(hyb_listener_t *l, apr_status_t rv)
+/* Stop accepting, and receiving connections from siblings (each costs a
+ * descriptor too), until hyb_l_on_retry. */
+static void hyb_l_pause(hyb_listener_t *l)
 {
     struct timeval tv = { 0, HYB_EMFILE_PAUSE_MS * 1000 };
 
-    if (APR_STATUS_IS_EAGAIN(rv) || APR_STATUS_IS_EINTR(rv)
-        || APR_STATUS_IS_ECONNABORTED(rv)) {
+    hyb_l_set_accepting(l, 0);
+    if (l->handoff_ev) {
+        event_del(l->handoff_ev);
+    }
+    if (!l->paused) {
+        l->paused = 1;
+        evtimer_add(l->retry_ev, &tv);
+    }
+}
+
+/* Errors accept() passes on from a connection that failed in the backlog
+ * (see accept(2)): that connection is gone, the next one may be fine. */
+static int hyb_l_accept_transient(apr_status_t rv)
+{
+    switch (rv - APR_OS_START_SYSERR) {
+    case ENETDOWN: case EPROTO: case ENOPROTOOPT: case EHOSTDOWN:
+    case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case ECONNRESET:
+        return 1;
+    default:
+        return APR_STATUS_IS_EAGAIN(rv) || APR_STATUS_IS_EINTR(rv)
+               || APR_STATUS_IS_ECONNABORTED(rv);
+    }
+}
+
+/* accept() failed: a transient error is ignored, anything else (EMFILE,
+ * ENFILE, ENOBUFS, ENOMEM) pauses accepting for HYB_EMFILE_PAUSE_MS and is
+ * logged at most every 10 s. */
+static void hyb_l_accept_error(hyb_listener_t *l, apr_status_t rv)
+{
+    if (hyb_l_accept_transient(rv)) {
         return;
     }
-    if (l->now - l->emfile_logged > apr_time_from_sec(10)) {
+    if (!l->emfile_logged
+        || l->now - l->emfile_logged > apr_time_from_sec(10)) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, ap_server_conf,
                      "HYB0401: accept failed with %u connections open in this "
                      "child; pausing accept for %d ms (raise the open files "
-                     "limit, ulimit -n, if this repeats)", l->conns,
-                     HYB_EMFILE_PAUSE_MS);
+                     "limit, ulimit -n, if this repeats); logged at most "
+                     "every 10 s", l->conns, HYB_EMFILE_PAUSE_MS);
         l->emfile_logged = l->now;
     }
-    hyb_l_set_accepting(l, 0);
-    l->paused = 1;
-    evtimer_add(l->retry_ev, &tv);
+    hyb_l_pause(l);
 }
 
+/* ---- the descriptor budget (fdbudget.c) ---------------------------------- */
+
+/* Count this process's descriptors when due (always when forced). */
+static void hyb_l_fd_count(hyb_listener_t *l, int force)
+{
+    struct rlimit rl;
+    long limit = 0, open;
+    apr_time_t t0;
+
+    if (!force && !hyb_fdb_count_due(&l->fdb, (long)l->conns, l->now)) {
+        return;
+    }
+    t0 = apr_time_now();
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        limit = (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX)
+                ? LONG_MAX : (long)rl.rlim_cur;
+    }
+    open = hyb_fdb_count_open();
+    if (open < 0 && (errno == EMFILE || errno == ENFILE)) {
+        open = limit;               /* not even one left to count with */
+    }
+    hyb_fdb_counted(&l->fdb, limit, open, (long)l->conns, l->now,
+                    apr_time_now() - t0, hyb_srv.limits.threads_per_child);
+}
+
+/* The start of an episode (hyb_fdb_check says which pauses start one). */
+static void hyb_l_fd_log_pause(hyb_listener_t *l)
+{
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                 "HYB0420: %ld of this child's %ld descriptors (RLIMIT_NOFILE) "
+                 "are open, %u of them connections; it stops accepting until "
+                 "%ld are free again, keeping %ld for the requests it serves. "
+                 "Raise the open files limit: ulimit -n, LimitNOFILE= in the "
+                 "systemd unit, or APACHE_ULIMIT_MAX_FILES in "
+                 "/etc/apache2/envvars (logged once per episode)",
+                 hyb_fdb_estimate(&l->fdb, (long)l->conns), l->fdb.limit,
+                 l->conns, hyb_fdb_resume_room(&l->fdb), l->fdb.reserve);
+    l->fd_episode_logged = 1;
+}
+
+static void hyb_l_fd_log_resume(hyb_listener_t *l)
+{
+    if (!l->fd_episode_logged) {
+        return;
+    }
+    l->fd_episode_logged = 0;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
+                 "HYB0421: accepting again after %" APR_TIME_T_FMT " ms: %ld "
+                 "of %ld descriptors open", apr_time_as_msec(
+                     l->now - l->fdb.paused_at),
+                 hyb_fdb_estimate(&l->fdb, (long)l->conns), l->fdb.limit);
+}
+
+/* May the listener take one more descriptor (accept a connection, receive
+ * one from a sibling)?  When not, it pauses both. */
+static int hyb_l_fd_room(hyb_listener_t *l)
+{
+    hyb_l_fd_count(l, 0);
+    switch (hyb_fdb_check(&l->fdb, (long)l->conns, l->now)) {
+    case HYB_FDB_ADMIT:
+        return 1;
+    case HYB_FDB_RESUME:
+        hyb_l_fd_log_resume(l);
+        return 1;
+    case HYB_FDB_PAUSE:
+        hyb_l_fd_log_pause(l);
+        break;
+    default:
+        break;
+    }
+    hyb_l_pause(l);
+    return 0;
+}
+
+/* The pause is over: count afresh; accept again (from the next round's
+ * accept gating) if the budget allows, else pause once more. */
 static void hyb_l_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     hyb_listener_t *l = arg;
 
     (void)fd; (void)what;
     l->paused = 0;
+    l->now = apr_time_now();
+    hyb_l_fd_count(l, 1);
+    if (hyb_l_fd_room(l) && l->handoff_ev) {
+        event_add(l->handoff_ev, NULL);
+    }
 }
 
 static hyb_conn_t *hyb_l_new_conn(hyb_listener_t *l, apr_pool_t *ptrans,
@@ -920,11 +1051,15 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
 
     (void)fd; (void)what;
     for (i = 0; i < HYB_ACCEPT_PER_WAKEUP && l->accepting; i++) {
-        apr_pool_t *ptrans = hyb_l_get_pool(l);
+        apr_pool_t *ptrans;
         apr_socket_t *sock;
         hyb_conn_t *hc;
         apr_status_t rv;
 
+        if (!hyb_l_fd_room(l)) {
+            return;
+        }
+        ptrans = hyb_l_get_pool(l);
         if (!ptrans) {
             hyb_l_accept_error(l, APR_ENOMEM);
             return;
@@ -961,16 +1096,57 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
 #define HYB_HANDOFF_PER_ROUND  4    /* sent by one round, at most */
 #define HYB_HANDOFF_PER_WAKEUP 16   /* received by one wakeup, at most */
 
-/* Listener thread: this child's end of the socket pair of `slot`, to
- * receive on (own slot) or to send on (a sibling's); -1 without pairs. */
-static int hyb_l_handoff_end(int slot, int send_end)
+/* Listener thread: this child's receiving socket, or -1. */
+static int hyb_l_handoff_rx(hyb_listener_t *l)
 {
-    hyb_retained_t *r = hyb_srv.retained;
+    hyb_handoff_tab_t *t = hyb_handoff_table();
+    int slot = l->ch->slot;
 
-    if (!r->handoff || slot < 0 || slot >= r->first_server_limit) {
-        return -1;
+    return t && slot >= 0 && slot < t->n ? t->rx[slot] : -1;
+}
+
+/* Listener thread: the name of the socket of `slot`, or NULL. */
+static const unsigned char *hyb_l_handoff_key(int slot)
+{
+    hyb_handoff_tab_t *t = hyb_handoff_table();
+
+    return t && slot >= 0 && slot < t->n ? t->key[slot] : NULL;
+}
+
+/* Listener thread (hyb_handoff_trust_fn): a descriptor is taken only from
+ * a sibling: a process of this user whose pid the scoreboard shows in the
+ * slot its message names. */
+static int hyb_l_handoff_trusted(pid_t pid, uid_t uid, apr_uint32_t from,
+                                 void *baton)
+{
+    hyb_listener_t *l = baton;
+    apr_uint32_t slots = (apr_uint32_t)hyb_srv.retained->first_server_limit;
+
+    if (uid == getuid() && from < slots && (int)from != l->ch->slot
+        && ap_get_scoreboard_process((int)from)->pid == pid) {
+        return 1;
     }
-    return r->handoff[2 * slot + (send_end ? 1 : 0)];
+    l->refused_pid = pid;
+    l->refused_uid = uid;
+    return 0;
+}
+
+/* Descriptors from strangers were closed: say so at most once a minute. */
+static void hyb_l_handoff_log_refused(hyb_listener_t *l)
+{
+    if (!l->handoff_refused
+        || (l->refused_logged
+            && l->now - l->refused_logged < apr_time_from_sec(60))) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                 "HYB0422: closed %u descriptors sent to this child's handoff "
+                 "socket by a process that is not a sibling (the last from "
+                 "pid %ld, uid %ld); a local process writes to it (logged at "
+                 "most once a minute)", l->handoff_refused,
+                 (long)l->refused_pid, (long)l->refused_uid);
+    l->refused_logged = l->now;
+    l->handoff_refused = 0;
 }
 
 /* A sibling handed over connections whose head (or ClientHello) is in:
@@ -981,12 +1157,14 @@ static int hyb_l_handoff_end(int slot, int send_end)
 static void hyb_l_on_handoff(evutil_socket_t fd, short what, void *arg)
 {
     hyb_listener_t *l = arg;
-    int rfd = hyb_l_handoff_end(l->ch->slot, 0), cfd, i;
+    int rfd = hyb_l_handoff_rx(l), cfd, i, refused = 0;
     hyb_handoff_msg_t m;
 
     (void)fd; (void)what;
     hyb_l_clock(l);
-    for (i = 0; i < HYB_HANDOFF_PER_WAKEUP && hyb_handoff_recv(rfd, &cfd, &m); i++) {
+    for (i = 0; i < HYB_HANDOFF_PER_WAKEUP && hyb_l_fd_room(l)
+                && hyb_handoff_recv(rfd, &cfd, &m, hyb_l_handoff_trusted, l,
+                                    &refused); i++) {
         apr_pool_t *ptrans = hyb_l_get_pool(l);
         apr_os_sock_t osd = cfd;
         apr_socket_t *sock = NULL;
@@ -1011,6 +1189,8 @@ static void hyb_l_on_handoff(evutil_socket_t fd, short what, void *arg)
         }
         hyb_l_dispatch(l, hc);
     }
+    l->handoff_refused += (apr_uint32_t)refused;
+    hyb_l_handoff_log_refused(l);
 }
 
 /* After each round.  While new connections (no worker has run them yet)
@@ -1038,7 +1218,10 @@ static void hyb_l_rebalance(hyb_listener_t *l)
         }
         m.mode = (unsigned char)hc->first_mode;
         m.hops = (unsigned char)(hc->hops + 1);
-        if (hyb_handoff_send(hyb_l_handoff_end(to, 1), hc->fd, &m) != 0) {
+        m.pad = 0;
+        m.from = (apr_uint32_t)l->ch->slot;
+        if (hyb_handoff_send(l->handoff_tx, hyb_l_handoff_key(to), hc->fd,
+                             &m) != 0) {
             hyb_l_dispatch(l, hc);      /* back in line; try again later */
             return;
         }
@@ -1214,6 +1397,10 @@ static apr_status_t hyb_l_cleanup(void *arg)
     }
     hyb_iptab_destroy(l->per_ip);
     l->per_ip = NULL;
+    if (l->handoff_tx >= 0) {
+        close(l->handoff_tx);
+        l->handoff_tx = -1;
+    }
     return APR_SUCCESS;
 }
 
@@ -1273,11 +1460,13 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
 
     l->ch = ch;
     l->pool = ch->pruntime;
+    l->handoff_tx = -1;
     l->tqs = hyb_tq_set_create(l->pool);
     hyb_tq_init(&l->trim_q, HYB_TRIM_AFTER);
     l->maxfree = hyb_srv.limits.threads_per_child;
     l->free_pools = apr_pcalloc(l->pool, l->maxfree * sizeof(apr_pool_t *));
     l->conns_left = ap_max_requests_per_child > 0 ? ap_max_requests_per_child : -1;
+    hyb_fdb_init(&l->fdb, hyb_srv.limits.threads_per_child);
     l->base = hyb_l_new_base();
     if (!l->base) {
         return APR_EGENERAL;
@@ -1290,12 +1479,16 @@ apr_status_t hyb_listener_create(hyb_child_t *ch)
     l->timer_ev = evtimer_new(l->base, hyb_l_on_timer, l);
     l->retry_ev = evtimer_new(l->base, hyb_l_on_retry, l);
     l->tick_ev = event_new(l->base, -1, EV_PERSIST, hyb_l_on_tick, l);
-    if (hyb_l_handoff_end(ch->slot, 0) >= 0) {
-        l->handoff_ev = event_new(l->base, hyb_l_handoff_end(ch->slot, 0),
+    if (hyb_l_handoff_rx(l) >= 0) {
+        l->handoff_ev = event_new(l->base, hyb_l_handoff_rx(l),
                                   EV_READ | EV_PERSIST, hyb_l_on_handoff, l);
         if (!l->handoff_ev || event_add(l->handoff_ev, NULL) != 0) {
             return APR_ENOMEM;
         }
+    }
+    if (hyb_handoff_table()
+        && hyb_handoff_open_tx(&l->handoff_tx) != APR_SUCCESS) {
+        l->handoff_tx = -1;         /* sends fail: connections stay here */
     }
     l->accept_token.kind = HYB_JOB_ACCEPT_TOKEN;
     if (!l->inbox_ev || !l->timer_ev || !l->retry_ev || !l->tick_ev

@@ -375,12 +375,6 @@ static int hyb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "memory for the gathering counts; server-status will "
                      "not show ConnsAsyncGathering");
     }
-    if (!r->handoff && hyb_handoff_pairs(&r->handoff, r->first_server_limit,
-                                         ap_pglobal) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "HYB0108: no socket "
-                     "pairs for handing connections between children; a "
-                     "child short of workers keeps its new connections");
-    }
     return OK;
 }
 

@@ -3,21 +3,118 @@
  * turns signals into stop / restart / graceful actions.  The parent never
  * serves a connection.
  *
+ * Also owns the table of the children's handoff sockets (handoff.c): the
+ * parent draws every slot's name once, opens a slot's receiving socket
+ * before its first child starts and holds them all until the server stops.
+ *
  * Everything here runs in the parent's main thread.  State that must survive
- * a restart is in hyb_srv.retained; the rest lives for one pass.
+ * a restart is in hyb_srv.retained (and the retained handoff table); the
+ * rest lives for one pass.  Children read the handoff table they inherit.
  */
 #include "hyb.h"
+#include "fdbudget.h"
 
+#include <sys/resource.h>
 #include <signal.h>
 #include <apr_signal.h>
 #include <apr_strings.h>
 #include <unistd.h>
 
 #define HYB_MAX_SPAWN_RATE 32
+#define HYB_HANDOFF_RETAINED_KEY "mpm_hybrid_handoff"
 
 static hyb_retained_t *R(void)
 {
     return hyb_srv.retained;
+}
+
+/* ---- the handoff sockets (handoff.c) ------------------------------------- */
+
+/* The retained table, found again after each reload of the module; NULL
+ * when there is none (no random bytes for the names). */
+static hyb_handoff_tab_t *hyb_handoff_tab;
+
+/* Any process: the handoff table (children: their copy, in which only
+ * their own slot's socket is open). */
+hyb_handoff_tab_t *hyb_handoff_table(void)
+{
+    return hyb_handoff_tab;
+}
+
+/* The socket pairs an older build of this module kept in the retained data
+ * (two per slot, inherited by every child): closed, once. */
+static void hyb_handoff_close_pairs(hyb_retained_t *r)
+{
+    int i;
+
+    if (r->handoff) {
+        for (i = 0; i < 2 * r->first_server_limit; i++) {
+            close(r->handoff[i]);
+        }
+        r->handoff = NULL;
+    }
+}
+
+static hyb_handoff_tab_t *hyb_handoff_tab_create(int n)
+{
+    apr_size_t size = sizeof(hyb_handoff_tab_t) + n * sizeof(int)
+                      + (apr_size_t)n * HYB_HANDOFF_KEY_LEN;
+    hyb_handoff_tab_t *t = ap_retained_data_create(HYB_HANDOFF_RETAINED_KEY,
+                                                   size);
+    int i;
+
+    t->rx = (int *)(t + 1);
+    t->key = (unsigned char (*)[HYB_HANDOFF_KEY_LEN])(t->rx + n);
+    for (i = 0; i < n; i++) {
+        t->rx[i] = -1;
+    }
+    t->n = apr_generate_random_bytes((unsigned char *)t->key,
+                                     (apr_size_t)n * HYB_HANDOFF_KEY_LEN)
+           == APR_SUCCESS ? n : 0;
+    if (!t->n) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf, "HYB0212: "
+                     "no random bytes to name the handoff sockets; a child "
+                     "short of workers keeps its new connections");
+    }
+    return t;
+}
+
+/* Each pass, before children start. */
+static void hyb_handoff_setup(void)
+{
+    hyb_retained_t *r = R();
+    hyb_handoff_tab_t *t = ap_retained_data_get(HYB_HANDOFF_RETAINED_KEY);
+
+    hyb_handoff_close_pairs(r);
+    if (!t) {
+        t = hyb_handoff_tab_create(r->first_server_limit);
+    }
+    hyb_handoff_tab = t->n ? t : NULL;
+}
+
+/* Before the child of `slot` is forked: its receiving socket, opened once
+ * per server lifetime.  A slot without one is only left out of handoffs
+ * (its siblings' sends are refused and the connection stays with them). */
+static void hyb_handoff_open_slot(int slot)
+{
+    static apr_time_t logged;
+    hyb_handoff_tab_t *t = hyb_handoff_tab;
+    apr_status_t rv;
+
+    if (!t || slot >= t->n || t->rx[slot] >= 0) {
+        return;
+    }
+    rv = hyb_handoff_open_rx(t->key[slot], &t->rx[slot]);
+    if (rv != APR_SUCCESS) {
+        t->rx[slot] = -1;
+        if (apr_time_now() - logged > apr_time_from_sec(60)) {
+            logged = apr_time_now();
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, ap_server_conf,
+                         "HYB0213: no handoff socket for process slot %d; "
+                         "its child takes no connection from its siblings "
+                         "(logged at most once a minute)", slot);
+        }
+    }
 }
 
 static int hyb_make_child(int slot)
@@ -26,6 +123,7 @@ static int hyb_make_child(int slot)
     int bucket = slot % hyb_srv.num_buckets;
     pid_t pid;
 
+    hyb_handoff_open_slot(slot);
     if (hyb_srv.one_process) {
         hyb_child_main(slot, 0);
     }
@@ -623,6 +721,34 @@ static void hyb_log_started(void)
     ap_log_mpm_common(ap_server_conf);
 }
 
+/* Each pass: a limit on open files too small for the descriptor reserve of
+ * ThreadsPerChild workers (fdbudget.c) is said once, with the numbers. */
+static void hyb_check_nofile(void)
+{
+    int tpc = hyb_srv.limits.threads_per_child, clamped;
+    struct rlimit rl;
+    long limit, reserve;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY
+        || rl.rlim_cur > 1000000000) {
+        return;
+    }
+    limit = (long)rl.rlim_cur;
+    reserve = hyb_fdb_reserve(limit, tpc, &clamped);
+    if (clamped) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     "HYB0214: the open files limit (%ld) is small for "
+                     "ThreadsPerChild %d: a child keeps only %ld descriptors "
+                     "free for its requests (%ld wanted) and holds fewer "
+                     "than %ld connections; raise it with ulimit -n, "
+                     "LimitNOFILE= in the systemd unit, or "
+                     "APACHE_ULIMIT_MAX_FILES in /etc/apache2/envvars",
+                     limit, tpc, reserve,
+                     (long)tpc * HYB_FDB_PER_WORKER + HYB_FDB_SLACK,
+                     limit - reserve);
+    }
+}
+
 /* The mpm hook: runs one configuration pass.  OK = restart, DONE = exit. */
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
 {
@@ -643,6 +769,8 @@ int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s)
     }
     ap_scoreboard_image->global->running_generation = r->mpm->my_generation;
     ap_unixd_mpm_set_signals(pconf, hyb_srv.one_process);
+    hyb_handoff_setup();
+    hyb_check_nofile();
     /* The new generation starts at once, in the slots the old one does not
      * hold (old children stopped accepting as soon as they were told), so
      * a graceful restart leaves no second without an accepting child;
