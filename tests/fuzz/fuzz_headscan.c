@@ -29,6 +29,7 @@
  *     the same pos in HTTP.  In record mode an incremental TOO_BIG (limit
  *     < 5: the header is not all there) may become DONE once the bytes
  *     that show an implausible header are there; both hand over;
+ *   - DONE is final: a call with more bytes after it gives DONE, same pos;
  *   - a shorter len restarts: the next call equals a call on a fresh state
  *     (AUTO deciding the mode again), also with a different buffer.
  *
@@ -455,6 +456,17 @@ static void feed(int mode, const uint8_t *data, size_t size, size_t limit,
         }
     }
     done_pos = s.pos;
+
+    /* DONE is final: more bytes change neither the result nor pos. */
+    if (r == HYB_HS_DONE && last < size) {
+        hyb_hs_t s3 = s;
+        hyb_hs_result_e again;
+
+        ctx.step = "more bytes after DONE";
+        again = call(&s3, data, size, limit);
+        CHECK(again == HYB_HS_DONE && s3.pos == done_pos, again, s3.pos,
+              HYB_HS_DONE, done_pos);
+    }
 
     /* Stability: one call on everything from a fresh state. */
     ctx.step = "one call on the whole input";

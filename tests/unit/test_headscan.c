@@ -2,13 +2,21 @@
  *
  * Owns: the headscan test group: HTTP heads fed one byte per call and in
  * two parts split at every position (DONE exactly when the final LF
- * arrives, pos == head length), CRLF / LF / mixed line ends, leading blank
- * lines, HTTP/0.9 and one-word request lines, the limit boundary (with a
- * body or pipelined heads following), NUL and binary bytes, a lone CR,
- * TLS records (header split at every position, implausible headers, the
- * length bounds, the limit), the explicit modes and the restart on a
- * shorter len.  The last five tests pin down where headscan.c disagrees
- * with headscan.h (see their comments).
+ * arrives, or exactly at the byte where httpd's core would stop reading
+ * and answer, pos == that length), CRLF line ends and bare LF (400 under
+ * Strict), leading blank lines, HTTP/0.9 and one-word request lines, the
+ * request-line grammar (method token, single spaces, target, uppercase
+ * HTTP/d.d, nothing after it; doubtful targets), NULs, control bytes, a
+ * lone CR, LimitRequestLine / LimitRequestFieldSize (the core's buffer of
+ * limit + 2 bytes: limit + 1 bytes and CRLF fit, the next byte does not),
+ * LimitRequestFields, obs-fold (before any field, blank, over the field
+ * size, control bytes), malformed fields (checked by the core when the
+ * next line that is not a fold arrives), the limits kept by pointer and
+ * across a restart, the gather limit boundary (with a body or pipelined
+ * heads following), TLS records (header split at every position,
+ * implausible headers, the length bounds, the limit), the explicit modes
+ * and the restart on a shorter len.  Five tests pin down bugs of an
+ * earlier headscan.c (see their comments).
  *
  * Every call scans a heap copy of exactly len bytes, so that the address
  * sanitizer (make run SAN=address) reports any read past len.
@@ -718,8 +726,8 @@ static void test_restart_when_len_shrinks(void **state)
 
 /* ------------------------------------- disagreements with headscan.h
  *
- * These tests fail against the headscan.c they were written for; each
- * comment says which sentence of headscan.h the behaviour contradicts.
+ * These tests failed against the headscan.c they were written for; each
+ * comment says which sentence of headscan.h the behaviour contradicted.
  */
 
 /* "a shorter len restarts the scan": a restart must be the same as a
