@@ -66,6 +66,21 @@ if MPM == "hybrid" and os.path.isfile(MPM_SO) and not os.environ.get("E2E_NO_SO_
 
 MPM_LOADMODULE = "LoadModule %s %s" % (MPM_MODULE, MPM_SO)
 
+
+def mpm_loadmodule(name):
+    """LoadModule line of the MPM `name` ('hybrid' or 'event'), whatever MPM
+    says: for tests that compare both MPMs (test_differential.py).  Hybrid
+    is HYB_SO (the private copy when MPM=hybrid); a missing file is a usage
+    error, as for MPM=hybrid."""
+    if name == "event":
+        return "LoadModule mpm_event_module %s" % os.path.join(MODDIR, "mod_mpm_event.so")
+    if name != "hybrid":
+        raise pytest.UsageError("mpm_module must be 'hybrid' or 'event', not %r" % name)
+    so = MPM_SO if MPM == "hybrid" else HYB_SO
+    if not os.path.isfile(so):
+        raise pytest.UsageError("%s does not exist: build the module or set HYB_SO" % so)
+    return "LoadModule mpm_hybrid_module %s" % so
+
 # Tests the stock event MPM is known to fail.  They are marked
 # xfail(strict=False) only when MPM=event; under MPM=hybrid they must pass.
 # Keep tests/e2e/README.md in sync.
@@ -643,7 +658,10 @@ class ApacheServer:
     def __init__(self, mpm=None, extra="", modules=(), log_level="info", nports=1,
                  keepalive_timeout=5, max_keepalive_requests=100, timeout=30,
                  files=None, allow_log=(), check_log=True,
-                 start_timeout=20.0, nofile=None):
+                 start_timeout=20.0, nofile=None, mpm_module=None):
+        # mpm_module: 'hybrid' or 'event' regardless of MPM (None: MPM's)
+        self.mpm_loadmodule = (MPM_LOADMODULE if mpm_module is None
+                               else mpm_loadmodule(mpm_module))
         self.root = make_tree()
         self.htdocs = os.path.join(self.root, "htdocs")
         os.makedirs(self.htdocs, mode=0o755)
@@ -694,7 +712,7 @@ class ApacheServer:
         lines = [
             'ServerRoot "%s"' % self.root,
             "ServerName localhost",
-            MPM_LOADMODULE,
+            self.mpm_loadmodule,
         ]
         lines += [l for l in (module_line(m) for m in self.modules) if l]
         lines += ["Listen 127.0.0.1:%d" % p for p in self.ports]

@@ -8,11 +8,20 @@
  * copy of exactly len bytes, so ASan sees any read past len.  Checked, with
  * abort() on a violation:
  *   - the result is MORE, DONE or TOO_BIG; pos <= len and pos <= limit;
- *   - each call agrees with a plain reference model of headscan.h
- *     (ref_scan below, written from the header's rules, line by line with
- *     no incremental state): same result, and the same pos unless the
- *     result is a handover of an implausible TLS record (pos unspecified);
- *     MORE has pos == len;
+ *   - each call agrees with a reference with no incremental state
+ *     (ref_scan below): for HTTP a model of httpd's core (core_stop:
+ *     ap_rgetline_core's buffer of limit + 2 bytes filled byte by byte,
+ *     read_request_line, ap_parse_request_line and
+ *     ap_get_mime_headers_core under HttpProtocolOptions Strict, written
+ *     from their rules), so DONE comes exactly where the core would stop
+ *     reading and answer (never later: a head the core rejects is never
+ *     held; never earlier, except at the request line of a target only
+ *     apr_uri_parse can judge); for TLS the record rules of headscan.h.
+ *     Same result, and the same pos unless the result is a handover of an
+ *     implausible TLS record (pos unspecified); MORE has pos == len;
+ *   - the core's limits (LimitRequestLine, LimitRequestFieldSize,
+ *     LimitRequestFields) are random per input, small enough for short
+ *     inputs to reach them (0 included), or httpd's defaults;
  *   - TOO_BIG only once limit bytes were available (len >= limit);
  *   - stability: the incremental feed, stopped at its first DONE or
  *     TOO_BIG, ends like a single call on the whole input from a fresh
@@ -20,6 +29,7 @@
  *     the same pos in HTTP.  In record mode an incremental TOO_BIG (limit
  *     < 5: the header is not all there) may become DONE once the bytes
  *     that show an implausible header are there; both hand over;
+ *   - DONE is final: a call with more bytes after it gives DONE, same pos;
  *   - a shorter len restarts: the next call equals a call on a fresh state
  *     (AUTO deciding the mode again), also with a different buffer.
  *
@@ -43,15 +53,17 @@ static struct {
     const char *step;
     int mode;
     size_t limit, len, size;
+    const hyb_hs_limits_t *lim;     /* the core's limits of this input */
 } ctx;
 
 static void fail(const char *what, int line, int got, size_t got_pos,
                  int want, size_t want_pos)
 {
     fprintf(stderr, "fuzz_headscan.c:%d: %s\n  step %s, mode %d, limit %zu,"
-            " len %zu, input %zu bytes: got result %d pos %zu, want %d "
-            "pos %zd\n", line, what, ctx.step, ctx.mode, ctx.limit, ctx.len,
-            ctx.size, got, got_pos, want,
+            " len %zu, input %zu bytes, core limits %u %u %u: got result %d"
+            " pos %zu, want %d pos %zd\n", line, what, ctx.step, ctx.mode,
+            ctx.limit, ctx.len, ctx.size, ctx.lim->line_max,
+            ctx.lim->field_max, ctx.lim->fields_max, got, got_pos, want,
             want_pos == POS_ANY ? (ssize_t)-1 : (ssize_t)want_pos);
     abort();
 }
@@ -70,68 +82,230 @@ typedef struct {
     size_t pos;                 /* POS_ANY: not specified */
 } ref_t;
 
-/* The last word (after the last SP or HT) starts with "HTTP/", in any
- * case; a line of one word has no version. */
-static int ref_has_version(const unsigned char *l, size_t n)
+/* ---- a model of httpd's core (server/protocol.c, Strict), written from
+ * its rules, not from headscan.c: where does the core stop reading a head
+ * and answer?  Lines are read byte by byte into a buffer of limit + 2
+ * bytes as ap_rgetline_core does. */
+
+typedef struct {
+    const unsigned char *b;
+    size_t end;                 /* bytes the core can read */
+    size_t at;                  /* next byte to read */
+} rd_t;
+
+enum { LINE_MORE, LINE_OK, LINE_ERR };
+
+/* One line, buffer of n bytes, CRLF required.  LINE_OK: the content is
+ * b[*l, *l + *ln) and rd->at is past the LF; LINE_ERR: the core answers
+ * once it has read rd->at bytes. */
+static int core_getline(rd_t *rd, size_t n, size_t *l, size_t *ln)
 {
-    static const char v[] = "http/";
-    size_t i, w = n;
-    int sp = 0;
+    size_t start = rd->at, i, k;
 
-    for (i = 0; i < n; i++) {
-        if (l[i] == ' ' || l[i] == '\t') {
-            sp = 1;
-            w = i + 1;
+    for (i = start; i < rd->end; i++) {
+        size_t have = i - start + 1;
+
+        if (have > n) {
+            /* Overflow; only the LF of a CRLF may stick out by one. */
+            if (!(have == n + 1 && rd->b[i] == '\n' && rd->b[i - 1] == '\r')) {
+                rd->at = i + 1;
+                return LINE_ERR;
+            }
         }
-    }
-    if (!sp || n - w < 5) {
-        return 0;
-    }
-    for (i = 0; i < 5; i++) {
-        unsigned char c = l[w + i];
-
-        if (c >= 'A' && c <= 'Z') {
-            c = (unsigned char)(c - 'A' + 'a');
-        }
-        if (c != (unsigned char)v[i]) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static ref_t ref_http(const unsigned char *b, size_t len, size_t limit)
-{
-    size_t end = len < limit ? len : limit, start = 0, i;
-    int in_head = 0, blank = 0;
-    ref_t r;
-
-    for (i = 0; i < end; i++) {
-        size_t n;
-
-        if (b[i] != '\n') {
+        if (rd->b[i] != '\n') {
             continue;
         }
-        n = i - start;
-        if (n > 0 && b[start + n - 1] == '\r') {
+        rd->at = i + 1;
+        if (i == start || rd->b[i - 1] != '\r') {
+            return LINE_ERR;                    /* bare LF */
+        }
+        *l = start;
+        *ln = i - 1 - start;
+        for (k = 0; k < *ln; k++) {
+            if (rd->b[start + k] == 0) {
+                return LINE_ERR;                /* NUL in the line */
+            }
+        }
+        return LINE_OK;
+    }
+    rd->at = rd->end;
+    return LINE_MORE;
+}
+
+static int m_space(unsigned char c)        /* apr_isspace */
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static int m_token(unsigned char c)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+        return 1;
+    }
+    return c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL;
+}
+
+static int m_vchar(unsigned char c)
+{
+    return c >= 0x21 && c != 0x7f;
+}
+
+static int m_ctl(unsigned char c)
+{
+    return c != '\t' && (c < 0x20 || c == 0x7f);
+}
+
+enum { RL_ERR, RL_09, RL_HEADERS, RL_DOUBT };
+
+/* The request line's verdict, under Strict: RL_ERR (400 and no headers
+ * read), RL_09 (an HTTP/0.9 request: no headers), RL_HEADERS, RL_DOUBT
+ * (a target whose fate depends on apr_uri_parse: a scanner may stop). */
+static int core_request_line(const unsigned char *l, size_t n)
+{
+    size_t i = 0, meth, mlen, uri, ulen, proto, plen;
+
+    if (n == 0 || m_space(l[0])) {
+        return RL_ERR;          /* empty (11 blank lines), or leading space */
+    }
+    meth = i;
+    while (i < n && m_token(l[i])) {
+        i++;
+    }
+    mlen = i - meth;
+    if (mlen == 0 || i == n || l[i] != ' ' || i + 1 == n || m_space(l[i + 1])) {
+        return RL_ERR;          /* bad method, no target, bad whitespace */
+    }
+    uri = ++i;
+    while (i < n && m_vchar(l[i])) {
+        i++;
+    }
+    ulen = i - uri;
+    if (i < n && (l[i] != ' ' || i + 1 == n || m_space(l[i + 1]))) {
+        return RL_ERR;          /* a control byte, bad or trailing space */
+    }
+    proto = i < n ? i + 1 : n;
+    i = proto;
+    while (i < n && m_vchar(l[i])) {
+        i++;
+    }
+    plen = i - proto;
+    if (i != n) {
+        return RL_ERR;          /* text or space after the protocol */
+    }
+    if (plen == 0) {
+        if (mlen != 3 || memcmp(l + meth, "GET", 3) != 0) {
+            return RL_ERR;      /* HTTP/0.9 is GET only */
+        }
+    }
+    else if (plen != 8 || memcmp(l + proto, "HTTP/", 5) != 0
+             || !(l[proto + 5] >= '1' && l[proto + 5] <= '9')
+             || l[proto + 6] != '.'
+             || !(l[proto + 7] >= '0' && l[proto + 7] <= '9')) {
+        return RL_ERR;
+    }
+    if (memchr(l + uri, '#', ulen)) {
+        return RL_ERR;          /* a fragment */
+    }
+    if (mlen == 7 && memcmp(l + meth, "CONNECT", 7) == 0) {
+        return RL_DOUBT;
+    }
+    if (l[uri] != '/' && !(ulen == 1 && l[uri] == '*' && mlen == 7
+                           && memcmp(l + meth, "OPTIONS", 7) == 0)) {
+        return RL_DOUBT;
+    }
+    return plen == 0 ? RL_09 : RL_HEADERS;
+}
+
+/* Where the core stops reading the head in b[0, end): *pos, 1; or 0 when
+ * it would wait for more.  The head's own end counts as a stop, and so
+ * does the request line of an RL_DOUBT target (where a scanner ends). */
+static int core_stop(const unsigned char *b, size_t end,
+                     const hyb_hs_limits_t *lim, size_t *pos)
+{
+    rd_t rd = { b, end, 0 };
+    size_t l = 0, n = 0, last_len = 0, fields = 0;
+    int blank = HYB_HS_MAX_BLANK, r, have_last = 0, bad_last = 0, v;
+
+    do {
+        r = core_getline(&rd, (size_t)lim->line_max + 2, &l, &n);
+    } while (r == LINE_OK && n == 0 && --blank >= 0);
+    if (r == LINE_MORE) {
+        return 0;
+    }
+    *pos = rd.at;
+    if (r == LINE_ERR || (v = core_request_line(b + l, n)) != RL_HEADERS) {
+        return 1;
+    }
+    for (;;) {
+        const unsigned char *f;
+
+        r = core_getline(&rd, (size_t)lim->field_max + 2, &l, &n);
+        if (r == LINE_MORE) {
+            return 0;
+        }
+        *pos = rd.at;
+        if (r == LINE_ERR) {
+            return 1;
+        }
+        f = b + l;
+        while (n > 1 && (f[n - 1] == ' ' || f[n - 1] == '\t')) {
             n--;
         }
+        if (n > 0 && (f[0] == ' ' || f[0] == '\t')) {
+            size_t k;
+
+            if (!have_last || n == 1) {
+                return 1;
+            }
+            while (f[1] == ' ' || f[1] == '\t') {
+                f++;
+                n--;
+            }
+            if (last_len + n + 1 >= lim->field_max) {
+                return 1;
+            }
+            last_len += n;
+            for (k = 1; k < n; k++) {
+                bad_last |= m_ctl(f[k]);
+            }
+            continue;
+        }
+        if (have_last) {
+            if ((lim->fields_max && ++fields > lim->fields_max) || bad_last) {
+                return 1;
+            }
+        }
         if (n == 0) {
-            if (in_head || ++blank > HYB_HS_MAX_BLANK) {
-                r.res = HYB_HS_DONE;
-                r.pos = i + 1;
-                return r;
+            return 1;
+        }
+        {
+            size_t k = 0;
+
+            while (k < n && m_token(f[k])) {
+                k++;
+            }
+            bad_last = k == 0 || k == n || f[k] != ':';
+            for (; !bad_last && k < n; k++) {
+                bad_last |= m_ctl(f[k]);
             }
         }
-        else if (!in_head) {
-            in_head = 1;
-            if (!ref_has_version(b + start, n)) {
-                r.res = HYB_HS_DONE;
-                r.pos = i + 1;
-                return r;
-            }
-        }
-        start = i + 1;
+        have_last = 1;
+        last_len = n;
+    }
+}
+
+/* The scanner's expected answer: DONE where the core stops, else MORE,
+ * or TOO_BIG once limit bytes are there. */
+static ref_t ref_http(const unsigned char *b, size_t len, size_t limit)
+{
+    size_t end = len < limit ? len : limit;
+    ref_t r;
+
+    if (core_stop(b, end, ctx.lim, &r.pos)) {
+        r.res = HYB_HS_DONE;
+        return r;
     }
     r.res = end >= limit ? HYB_HS_TOO_BIG : HYB_HS_MORE;
     r.pos = end;
@@ -236,6 +410,7 @@ static hyb_hs_result_e fresh(int mode, const unsigned char *buf, size_t len,
     hyb_hs_result_e r;
 
     hyb_hs_init(&s, (hyb_hs_mode_e)mode);
+    hyb_hs_set_limits(&s, ctx.lim);
     r = call(&s, buf, len, limit);
     *pos = s.pos;
     return r;
@@ -272,6 +447,7 @@ static void feed(int mode, const uint8_t *data, size_t size, size_t limit,
     ctx.limit = limit;
     ctx.step = "incremental";
     hyb_hs_init(&s, (hyb_hs_mode_e)mode);
+    hyb_hs_set_limits(&s, ctx.lim);
     for (i = 0; i < ncuts; i++) {
         last = cuts[i];
         r = call(&s, data, last, limit);
@@ -280,6 +456,17 @@ static void feed(int mode, const uint8_t *data, size_t size, size_t limit,
         }
     }
     done_pos = s.pos;
+
+    /* DONE is final: more bytes change neither the result nor pos. */
+    if (r == HYB_HS_DONE && last < size) {
+        hyb_hs_t s3 = s;
+        hyb_hs_result_e again;
+
+        ctx.step = "more bytes after DONE";
+        again = call(&s3, data, size, limit);
+        CHECK(again == HYB_HS_DONE && s3.pos == done_pos, again, s3.pos,
+              HYB_HS_DONE, done_pos);
+    }
 
     /* Stability: one call on everything from a fresh state. */
     ctx.step = "one call on the whole input";
@@ -349,6 +536,7 @@ static void vary_limit(int mode, const uint8_t *data, size_t size,
     ctx.limit = small;
     ctx.step = "limit large, small, large again";
     hyb_hs_init(&s, (hyb_hs_mode_e)mode);
+    hyb_hs_set_limits(&s, ctx.lim);
     if (call(&s, data, size, NO_LIMIT) != HYB_HS_MORE) {
         return;
     }
@@ -362,6 +550,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int modes[] = { HYB_HS_AUTO, HYB_HS_HTTP, HYB_HS_RECORD };
     uint64_t h = 1469598103934665603ULL;
+    static hyb_hs_limits_t lim;
+    static const hyb_hs_limits_t defaults = {
+        HYB_HS_LINE_MAX, HYB_HS_FIELD_MAX, HYB_HS_FIELDS_MAX
+    };
     size_t cuts[6], ncuts, bytewise[257], i, m;
 
     ctx.size = size;
@@ -369,6 +561,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h = (h ^ data[i]) * 1099511628211ULL;
     }
     h = mix(h ^ size);
+
+    /* The core's limits: httpd's defaults for one input in four, else
+     * small ones (0 included) that short inputs reach. */
+    lim.line_max = (uint32_t)(mix(h + 11) % 48);
+    lim.field_max = (uint32_t)(mix(h + 12) % 48);
+    lim.fields_max = (uint32_t)(mix(h + 13) % 6);
+    ctx.lim = (mix(h + 14) & 3) == 0 ? &defaults : &lim;
 
     /* Up to 4 cuts from the hash, sorted, then the whole input. */
     ncuts = 0;
