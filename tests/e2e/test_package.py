@@ -498,6 +498,11 @@ def _stage_install_and_switch(h, deb_path):
     assert not _enabled("mpm_hybrid.load"), "installing the package enabled mpm_hybrid"
     assert h.cmd("a2query", "-M")[1].strip() == orig_mpm, "installing changed the MPM"
     assert "restart" not in h.rcd_requests(), h.rcd_requests()
+    so = open(SO_PATH, "rb").read()
+    rc, out = make("install")
+    assert rc != 0 and "%s is installed" % PKG in out, \
+        "make install went ahead over the package's files:\n" + out
+    assert open(SO_PATH, "rb").read() == so
     rc, out = h.cmd("a2dismod", "-q", "mpm_" + orig_mpm)
     assert rc == 0, out
     rc, out = h.cmd("a2enmod", "-q", "mpm_hybrid")
