@@ -37,7 +37,7 @@ list_sources() {
 }
 list_sources | tar -C "$top" --null -T - -cf - | tar -C "$src" -xf -
 
-bash "$top/scripts/install-deps.sh" deb "$src"
+bash "$top/scripts/install-deps.sh" deb "$top"
 
 echo "build-deb: dpkg-buildpackage -us -uc -b in $src"
 (cd "$src" && dpkg-buildpackage -us -uc -b)
