@@ -65,8 +65,13 @@ do_install() {
     install_conf "$top/conf/mpm_hybrid.load" "$availdir/mpm_hybrid.load"
     install_conf "$top/conf/mpm_hybrid.conf" "$availdir/mpm_hybrid.conf"
     [[ -z $DESTDIR ]] || return 0
-    say "nothing was enabled.  To switch MPM:"
-    say "  a2dismod mpm_event && a2enmod mpm_hybrid && $switch_hint"
+    if [[ -e $enabled ]]; then
+        say "mpm_hybrid is the enabled MPM: load the new build with a restart,"
+        say "  not a reload (the running server holds the old build's state): $switch_hint"
+    else
+        say "nothing was enabled.  To switch MPM:"
+        say "  a2dismod mpm_event && a2enmod mpm_hybrid && $switch_hint"
+    fi
 }
 
 # Remove $1 if it is what install put there; keep an edited one.

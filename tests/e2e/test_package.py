@@ -530,6 +530,9 @@ def _stage_upgrade_keeps_edit(h, deb_path):
     assert rc == 0, out
     assert deb_field(h.top + "/new1.deb", "Version") == v + "+e2e1"
     assert _read(conf) == edited, "the upgrade overwrote the edited conffile:\n" + out
+    # The enabled MPM's module was replaced: a restart (not a reload) is asked for.
+    assert h.rcd_requests().strip() == "apache2 restart", repr(h.rcd_requests())
+    os.unlink(h.rcd_log)
     # A newer default conf too: dpkg would ask; --force-confold keeps the edit.
     rc, out = h.dpkg("--force-confold", "-i",
                      repack(deb_path, h.top + "/new2.deb", v + "+e2e2", "# e2e\n"))
