@@ -187,6 +187,9 @@ typedef struct hyb_conn_t {
     /* Set by the listener before a queue push, read by the worker. */
     int expired;                /* parked connection timed out */
     int head_expired;           /* gathering timed out: reads must not wait */
+    int close_soon;             /* gathering ended by a FIN or a timeout: the
+                                 * answer is followed by a close, handed
+                                 * back to the listener at once */
 
     /* Worker-only. */
     ap_filter_t *expired_f;     /* the no-wait filter while it is in place */

@@ -381,6 +381,7 @@ static void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc)
 static void hyb_l_gather_expire(hyb_listener_t *l, hyb_conn_t *hc)
 {
     hc->head_expired = 1;
+    hc->close_soon = 1;
     hc->job.kind = HYB_JOB_CONN;    /* a 408 to write: never handed off */
     hyb_l_dispatch(l, hc);
 }
@@ -430,6 +431,7 @@ static void hyb_l_gather(hyb_listener_t *l, hyb_conn_t *hc)
         break;
     case HYB_HEAD_PART:
         if (hc->rdhup) {
+            hc->close_soon = 1;
             hyb_l_dispatch(l, hc);
             break;
         }
@@ -481,6 +483,7 @@ static void hyb_l_ka_readable(hyb_listener_t *l, hyb_conn_t *hc)
         break;
     case HYB_HEAD_PART:
         if (hc->rdhup) {
+            hc->close_soon = 1;
             hyb_l_dispatch(l, hc);  /* no more will come: the core answers */
             break;
         }

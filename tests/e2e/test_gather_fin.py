@@ -8,6 +8,7 @@ header timeout in CLOSE-WAIT.  Everything goes to 127.0.0.1, bounded in
 count and time.
 """
 
+import re
 import socket
 import threading
 import time
@@ -99,7 +100,7 @@ def test_looping_attacker_does_not_delay_requests_under_fd_limit(apache_factory)
 
 def _half_close_answer(port, data, keepalive_first=False):
     """Send data then shutdown(SHUT_WR); (seconds until the server closes,
-    status line or b'')."""
+    the status lines it sent)."""
     c = HttpConn(port, timeout=10)
     try:
         if keepalive_first:
@@ -108,7 +109,7 @@ def _half_close_answer(port, data, keepalive_first=False):
         c.send(data)
         c.sock.shutdown(socket.SHUT_WR)
         took = c.wait_eof(10)
-        return took, bytes(c.buf).split(b"\r\n", 1)[0]
+        return took, re.findall(rb"HTTP/1\.[01] \d{3}", bytes(c.buf))
     finally:
         c.close()
 
@@ -120,6 +121,11 @@ CASES = [
     ("lone-G", b"G", False),
     ("binary", b"\x01\x02\x03\x04", False),
     ("keepalive-partial", PARTIAL, True),
+    # the partial head arrives with the request before it (the core
+    # already holds it when the first answer is sent: a check that this
+    # stays as under event, not a regression test)
+    ("pipelined-partial", b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
+     + PARTIAL, False),
 ]
 
 
@@ -128,7 +134,7 @@ def test_half_close_after_partial_head_answered_at_once(apache_factory, name,
                                                        data, ka):
     """Part of a head, then the client's FIN: the server answers as the
     core does on the end of the stream (the same status line as event's,
-    or none) and closes within 1 s.  Failed before: held for the header
+    or none) and closes within 1 s, no more than 100 ms after event does.  Failed before: held for the header
     timeout (5 s here), then 408."""
     kw = dict(modules=("reqtimeout",), keepalive_timeout=30,
               extra="RequestReadTimeout header=5")
@@ -138,4 +144,5 @@ def test_half_close_after_partial_head_answered_at_once(apache_factory, name,
     ev_took, ev_line = _half_close_answer(ev.port, data, ka)
     assert ev_took is not None and ev_took < 1.0, (ev_took, ev_line)
     assert took is not None and took < 1.0, (name, took, line)
+    assert took <= ev_took + 0.1, (name, took, ev_took)
     assert line == ev_line, (name, line, ev_line)

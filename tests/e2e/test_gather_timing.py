@@ -22,13 +22,17 @@ ONE_CHILD = {"StartServers": 1, "ServerLimit": 1, "ThreadsPerChild": 10,
              "MaxSpareThreads": 10}
 
 
-def event_twin(apache_factory, **kw):
-    """A started server with the same configuration under mpm_event (the
-    same as the server under test when MPM=event)."""
-    srv = apache_factory(start=False, **kw)
+def as_event(srv):
+    """Make a server not yet started run mpm_event (no change when
+    MPM=event); returns it."""
     render = srv.render_conf
     srv.render_conf = lambda: render().replace(MPM_LOADMODULE, EVENT_LOADMODULE)
-    return srv.start()
+    return srv
+
+
+def event_twin(apache_factory, **kw):
+    """A started server with the same configuration under mpm_event."""
+    return as_event(apache_factory(start=False, **kw)).start()
 
 
 # ---- finding 2: a fresh clock after an idle spell -----------------------
