@@ -189,7 +189,8 @@ typedef struct hyb_conn_t {
     int head_expired;           /* gathering timed out: reads must not wait */
     int close_soon;             /* gathering ended by a FIN or a timeout: the
                                  * answer is followed by a close, handed
-                                 * back to the listener at once */
+                                 * back to the listener at once; the
+                                 * worker clears it when a head is read */
 
     /* Worker-only. */
     ap_filter_t *expired_f;     /* the no-wait filter while it is in place */
