@@ -93,6 +93,8 @@ typedef struct hyb_gather_conf_t {
     int cert;                   /* SSLCertificateFile written (or inherited) */
     hyb_head_timeout_t head;    /* header stage, effective */
     hyb_head_timeout_t hello;   /* handshake stage (a ClientHello), effective */
+    hyb_hs_limits_t limits;     /* LimitRequestLine/FieldSize/Fields, for
+                                 * the scanner (set at post_config) */
 } hyb_gather_conf_t;
 
 void *hyb_gather_create_server_config(apr_pool_t *p, server_rec *s)
@@ -242,10 +244,21 @@ void hyb_gather_post_config(apr_pool_t *p, server_rec *main_s)
         hyb_head_timeout_from(&gc->rrt, 0, reqtimeout, s->timeout, &gc->head);
         hyb_head_timeout_from(&gc->rrt, 1, reqtimeout, s->timeout, &gc->hello);
         gc->ssl = hyb_ssl_effective(s, gc, main_ssl, main_gc->cert, ssl);
+        gc->limits.line_max = (uint32_t)s->limit_req_line;
+        gc->limits.field_max = (uint32_t)s->limit_req_fieldsize;
+        gc->limits.fields_max = (uint32_t)s->limit_req_fields;
     }
     if (!hyb_srv.gather_max) {
         hyb_srv.gather_max = hyb_default_gather_max(main_s);
     }
+}
+
+/* Listener or worker thread (read-only data): the request limits the core
+ * reads a head of a connection of server s with (its base server: the
+ * core switches to a name-based vhost only after the head). */
+const hyb_hs_limits_t *hyb_head_limits(server_rec *s)
+{
+    return &hyb_gather_conf(s ? s : ap_server_conf)->limits;
 }
 
 /* Listener thread (read-only data): how long a head (tls = 0) or a
@@ -376,7 +389,7 @@ static int hyb_sock_closed(int fd)
  * as under event); 0 when nothing came yet and -1 when part of a head did
  * and more may come: then the connection waits in the listener.  Without
  * gathering, any readable byte is enough. */
-int hyb_head_ready(int fd, hyb_hs_mode_e mode)
+int hyb_head_ready(int fd, hyb_hs_mode_e mode, server_rec *s)
 {
     unsigned char buf[HYB_WORKER_PEEK];
     hyb_hs_t hs;
@@ -391,6 +404,7 @@ int hyb_head_ready(int fd, hyb_hs_mode_e mode)
                           && errno != EINTR);
     }
     hyb_hs_init(&hs, mode);
+    hyb_hs_set_limits(&hs, hyb_head_limits(s));
     if (hyb_hs_scan(&hs, buf, (size_t)n, sizeof(buf)) == HYB_HS_DONE) {
         return 1;
     }

@@ -102,12 +102,21 @@ void hyb_head_counted(int lines, apr_uint32_t n_prev, apr_uint32_t n,
                       apr_uint32_t line_start, apr_uint32_t *before,
                       apr_uint32_t *after)
 {
+    apr_uint32_t chunked;
+
     if (!lines) {
         *before = *after = n;
         return;
     }
     *before = n_prev;
     *after = line_start > n_prev ? line_start : n_prev;
+    /* mod_reqtimeout reads an open line at most HYB_RRT_LINE_CHUNK bytes
+     * per call and hands each full chunk to the core: those are counted. */
+    chunked = line_start + (n - line_start) / HYB_RRT_LINE_CHUNK
+                           * HYB_RRT_LINE_CHUNK;
+    if (n >= line_start && chunked > *after) {
+        *after = chunked;
+    }
 }
 
 apr_time_t hyb_head_due(const hyb_head_timeout_t *t, apr_time_t start,

@@ -40,6 +40,10 @@ typedef struct hyb_head_timeout_t {
 
 /* mod_reqtimeout never waits less than this in one poll (check_time_left). */
 #define HYB_RRT_MIN_WAIT apr_time_from_sec(1)
+/* mod_reqtimeout reads a line in non-blocking calls of at most this many
+ * bytes (HUGE_STRING_LEN) and passes a full call's bytes on to the core,
+ * which counts them for MinRate even without a line end. */
+#define HYB_RRT_LINE_CHUNK 8192
 
 /* One word of RequestReadTimeout's arguments: "header=T[-MAX][,MinRate=R]"
  * or "handshake=..." (case-insensitive keys) replaces that stage of *out,
@@ -71,8 +75,9 @@ apr_time_t hyb_head_deadline(const hyb_head_timeout_t *t, apr_time_t start,
  * `n_prev` were in at the previous look, `n` now.  `lines`: the head is
  * read line by line (HTTP: the core reads whole lines, mod_reqtimeout
  * checks the clock when it wakes, before it reads, and counts the bytes
- * of the line still open only after it has set up its next wait), with
- * the open line starting at `line_start`; else the bytes are read as they
+ * of the line still open only after it has set up its next wait, except
+ * whole HYB_RRT_LINE_CHUNKs of it), with the open line starting at
+ * `line_start`; else the bytes are read as they
  * come (a TLS record, read by mod_ssl).  *before: counted when it wakes;
  * *after: counted for the wait that follows. */
 void hyb_head_counted(int lines, apr_uint32_t n_prev, apr_uint32_t n,

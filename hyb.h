@@ -282,7 +282,8 @@ server_rec *hyb_gather_base_server(apr_socket_t *sock);
 hyb_hs_mode_e hyb_gather_first_mode(server_rec *s);
 hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c);
 hyb_hs_mode_e hyb_gather_listener_mode(const ap_listen_rec *lr);
-int hyb_head_ready(int fd, hyb_hs_mode_e mode);     /* 1, 0 or -1 */
+int hyb_head_ready(int fd, hyb_hs_mode_e mode, server_rec *s); /* 1, 0 or -1 */
+const hyb_hs_limits_t *hyb_head_limits(server_rec *s);
 void hyb_gather_add_nowait(hyb_conn_t *hc);
 void hyb_gather_remove_nowait(hyb_conn_t *hc);
 void hyb_gather_register_hooks(void);

@@ -480,6 +480,7 @@ static void hyb_l_start_new(hyb_listener_t *l, hyb_conn_t *hc)
         hc->first_mode = hyb_gather_first_mode(hc->base_s);
     }
     hyb_hs_init(&hc->hs, hc->first_mode);
+    hyb_hs_set_limits(&hc->hs, hyb_head_limits(hc->base_s));
     hc->gather_start = l->now;
     hyb_l_gather(l, hc);
 }
@@ -495,6 +496,7 @@ static void hyb_l_ka_readable(hyb_listener_t *l, hyb_conn_t *hc)
         return;
     }
     hyb_hs_init(&hc->hs, hc->gather_mode);
+    hyb_hs_set_limits(&hc->hs, hyb_head_limits(hc->c->base_server));
     hc->gather_start = l->now;
     hc->gather_bytes = 0;
     switch (hyb_l_look(l, hc)) {

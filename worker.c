@@ -113,7 +113,7 @@ static int hyb_next_head_ready(hyb_conn_t *hc)
     int r;
 
     hc->gather_mode = hyb_gather_mode_after(hc->c);
-    r = hyb_head_ready(hc->fd, hc->gather_mode);
+    r = hyb_head_ready(hc->fd, hc->gather_mode, hc->c->base_server);
     hc->partial = (r < 0);
     return r > 0;
 }

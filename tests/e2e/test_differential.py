@@ -18,9 +18,8 @@ of the close must agree within TOLERANCE_S.  The cases run concurrently (a bound
 against both servers at about the same time, so that both see the same
 load), once per module; each case is then its own test item.
 
-Cases where hybrid still differs because of another finding of issue 11
-are marked xfail (non-strict) with the finding in the reason: remove the
-mark once that fix is merged.  Set DIFF_ONLY=<substring> to run only the
+A case where hybrid differs on purpose would be marked xfail (non-strict)
+with the README paragraph that documents it; today there is none.  Set DIFF_ONLY=<substring> to run only the
 cases whose id contains it.
 """
 
@@ -52,11 +51,9 @@ SERVER_MPM = {"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": 16,
 
 FIN = "FIN"
 
-# Known differences today, by the finding of issue 11 that fixes them.
-F3 = "issue 11 finding 3 (FIN after a partial head not noticed; gather helper)"
-F6 = "issue 11 finding 6 (header timeout ~1 s late; gather helper)"
-WIRE = ("hyb_hs_set_limits not wired yet: the listener scans with the "
-        "default limits (lead, when merging)")
+# Known differences today (none): a case that differs on purpose gets an
+# xfail reason naming the README paragraph that documents it.
+F3 = F6 = WIRE = None
 
 
 def _conf(srv):

@@ -145,6 +145,14 @@ static void test_counted(void **state)
     hyb_head_counted(1, 40, 41, 20, &b, &a);
     assert_int_equal(b, 40);
     assert_int_equal(a, 40);
+    /* an open line of 8 KB or more: its full 8 KB chunks count */
+    hyb_head_counted(1, 0, 8192, 0, &b, &a);
+    assert_int_equal(b, 0);
+    assert_int_equal(a, 8192);
+    hyb_head_counted(1, 0, 8191, 0, &b, &a);
+    assert_int_equal(a, 0);
+    hyb_head_counted(1, 100, 100 + 8192 + 5, 100, &b, &a);
+    assert_int_equal(a, 100 + 8192);
     /* a record: read as it comes */
     hyb_head_counted(0, 1, 60, 0, &b, &a);
     assert_int_equal(b, 60);
