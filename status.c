@@ -228,32 +228,32 @@ static void hyb_status_gauges(hyb_mx_child_t *k, const process_score *ps,
     hyb_status_threads(k, ps);
 }
 
-/* Every slot with a process or with counters; *n of them. */
+/* Every slot with a process or with counters; *n of them.  Grown as
+ * needed: ServerLimit may be large and mostly empty. */
 static hyb_mx_child_t *hyb_status_snapshot(apr_pool_t *p, int *n)
 {
     hyb_retained_t *rt = hyb_srv.retained;
     ap_generation_t gen = rt->mpm->my_generation;
-    hyb_mx_child_t *kids = apr_pcalloc(p, rt->first_server_limit
-                                          * sizeof(*kids));
+    apr_array_header_t *kids = apr_array_make(p, 16, sizeof(hyb_mx_child_t));
+    hyb_mx_child_t k;
     int i;
 
-    *n = 0;
     for (i = 0; i < rt->first_server_limit; i++) {
         process_score *ps = ap_get_scoreboard_process(i);
-        hyb_mx_child_t *k = &kids[*n];
 
-        k->slot = i;
-        hyb_stats_snapshot(hyb_stats_for(i), &k->st);
-        if (!ps->pid && !hyb_status_stats_any(&k->st)) {
-            memset(k, 0, sizeof(*k));
+        memset(&k, 0, sizeof(k));
+        k.slot = i;
+        hyb_stats_snapshot(hyb_stats_for(i), &k.st);
+        if (!ps->pid && !hyb_status_stats_any(&k.st)) {
             continue;
         }
         if (ps->pid) {
-            hyb_status_gauges(k, ps, gen);
+            hyb_status_gauges(&k, ps, gen);
         }
-        (*n)++;
+        *(hyb_mx_child_t *)apr_array_push(kids) = k;
     }
-    return kids;
+    *n = kids->nelts;
+    return (hyb_mx_child_t *)kids->elts;
 }
 
 static void hyb_status_write(void *baton, const char *s, apr_size_t len)

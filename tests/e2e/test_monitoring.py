@@ -370,3 +370,23 @@ def test_metrics_handler_off_unless_configured_and_access_rules_apply(apache_fac
     if tools["promtool"]:
         rc, out = promtool_check(tools["promtool"], body)
         assert rc == 0, out
+
+
+@hybrid_only
+def test_metrics_and_table_survive_restarts(apache_factory):
+    """The counters' segment is found again after the module is reloaded
+    (graceful and plain restarts): no HYB0108, the page and handler work."""
+    import signal
+    srv = apache_factory(extra=METRICS_LOCATION)
+    for sig in (signal.SIGUSR1, signal.SIGHUP):
+        old = set(srv.children())
+        srv.signal(sig)
+        assert wait_for(lambda: len(set(srv.children()) - old) >= 2
+                        and server_status_auto(srv.port).get("Processes") == 2, 20), \
+            (sig, srv.children(), srv.log_text()[-2000:])
+        r = http_get(srv.port, "/metrics")
+        assert r.status == 200, (sig, r)
+        assert "hybrid_queue_wait_seconds_count" in r.body.decode()
+        assert "HybridAccepts" in http_get(srv.port, "/server-status?auto").body.decode()
+        hybrid_table(http_get(srv.port, "/server-status").body.decode("latin-1"))
+    assert "HYB0108" not in srv.log_text()
