@@ -1,20 +1,26 @@
-/* status.c - what a child tells its siblings and mod_status that the
- * scoreboard has no field for: the connections gathering a request head,
- * and the load of its worker queue.
+/* status.c - what a child tells its siblings, mod_status and Prometheus
+ * that the scoreboard has no field for.
  *
- * Owns a small shared-memory array (hyb_shared_slot_t, one per process
- * slot), created once by the parent and kept across restarts in the
- * retained data; the mod_status hook that prints the gathering count (a
- * "ConnsAsyncGathering" key in ?auto, after the standard keys, which are
- * unchanged, and a per-process line in the HTML page); and the sibling
- * scan the listener uses to leave new connections to a less loaded child
- * (hyb_status_least_loaded_sibling).
+ * Owns two shared-memory arrays, one entry per process slot, created once
+ * by the parent and kept across restarts: hyb_shared_slot_t (connections
+ * gathering a request head, worker queue load; kept in the retained data)
+ * and hyb_stats_slot_t (the counters of stats.h; its address kept under
+ * the retained-data key "mpm_hybrid_stats").  Also owns the sibling scan
+ * the listener uses to leave new connections to a less loaded child
+ * (hyb_status_least_loaded_sibling); the mod_status hook (the hybrid
+ * table in the HTML page, the hybrid keys in ?auto after the standard
+ * keys, which are unchanged); and the hybrid-metrics handler (Prometheus
+ * text, formatted by metrics.c).
  *
  * Threads: hyb_status_init runs in the parent during configuration; each
- * field has one writer in its child (see hyb_shared_slot_t) and is zeroed
- * by the parent when it reaps that child; readers take no lock.
+ * field has one writer in its child (see hyb_shared_slot_t, stats.h); the
+ * parent zeroes the hyb_shared_slot_t of a slot when it reaps that child
+ * and never reads or writes the counters; the handlers run on worker
+ * threads and read everything without a lock (a snapshot of hints).
  */
 #include "hyb.h"
+#include "stats.h"
+#include "metrics.h"
 
 #include "http_protocol.h"
 #include "mod_status.h"
@@ -23,14 +29,63 @@
 #include <limits.h>
 #include <apr_optional_hooks.h>
 
-/* Parent, post_config: once per server lifetime (the array is sized for the
- * first ServerLimit, which restarts cannot change). */
+#define HYB_STATS_KEY "mpm_hybrid_stats"
+
+/* This pass's view of the counters (set in every pass, inherited at fork);
+ * the dummy takes the increments when there is no segment. */
+static hyb_stats_slot_t *hyb_stats_base;
+static hyb_stats_slot_t hyb_stats_dummy;
+
+/* Parent, post_config: the counters' segment, once per server lifetime;
+ * its address survives the module's unload in the retained data. */
+static void hyb_stats_init(hyb_retained_t *r)
+{
+    hyb_stats_slot_t **keep = ap_retained_data_get(HYB_STATS_KEY);
+    apr_size_t size = r->first_server_limit * sizeof(hyb_stats_slot_t) + 64;
+    apr_shm_t *shm;
+    apr_status_t rv;
+    char *base;
+
+    if (!keep) {
+        keep = ap_retained_data_create(HYB_STATS_KEY, sizeof(*keep));
+    }
+    if (!*keep) {
+        rv = apr_shm_create(&shm, size, NULL, ap_pglobal);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, ap_server_conf,
+                         "HYB0108: no shared memory for the hybrid counters "
+                         "(%" APR_SIZE_T_FMT " bytes); the hybrid-metrics "
+                         "handler and the status page show them as 0",
+                         size);
+            return;
+        }
+        base = apr_shm_baseaddr_get(shm);
+        memset(base, 0, size);
+        *keep = (hyb_stats_slot_t *)APR_ALIGN((apr_uintptr_t)base, 64);
+    }
+    hyb_stats_base = *keep;
+}
+
+hyb_stats_slot_t *hyb_stats_for(int slot)
+{
+    hyb_retained_t *rt = hyb_srv.retained;
+
+    if (!hyb_stats_base || !rt || slot < 0
+        || slot >= rt->first_server_limit) {
+        return &hyb_stats_dummy;
+    }
+    return &hyb_stats_base[slot];
+}
+
+/* Parent, post_config: once per server lifetime (the arrays are sized for
+ * the first ServerLimit, which restarts cannot change). */
 apr_status_t hyb_status_init(hyb_retained_t *r)
 {
     apr_size_t size = r->first_server_limit * sizeof(hyb_shared_slot_t);
     apr_shm_t *shm;
     apr_status_t rv;
 
+    hyb_stats_init(r);
     if (r->shared) {
         return APR_SUCCESS;
     }
@@ -117,42 +172,239 @@ int hyb_status_least_loaded_sibling(int self_slot, int *demand)
     return best;
 }
 
-/* Total over live slots; optionally printed per process (HTML). */
-static apr_uint32_t hyb_status_sum(request_rec *r, int html)
+/* ---- reading every slot (worker threads of any child) ------------------- */
+
+static int hyb_status_stats_any(const hyb_stats_snap_t *st)
+{
+    int i;
+
+    for (i = 0; i < HYB_STAT_NCOUNTERS; i++) {
+        if (st->c[i]) {
+            return 1;
+        }
+    }
+    return st->wait_count != 0;
+}
+
+/* Worker threads of the child in `slot`, counted as mod_status does. */
+static void hyb_status_threads(hyb_mx_child_t *k, const process_score *ps)
+{
+    int j;
+
+    if (ps->quiescing) {
+        return;
+    }
+    for (j = 0; j < hyb_srv.retained->first_thread_limit; j++) {
+        int st = ap_get_scoreboard_worker_from_indexes(k->slot, j)->status;
+        if (st == SERVER_READY) {
+            k->idle++;
+        }
+        else if (st != SERVER_DEAD && st != SERVER_STARTING
+                 && st != SERVER_IDLE_KILL && st != SERVER_GRACEFUL) {
+            k->busy++;
+        }
+    }
+}
+
+/* What the scoreboard and hyb_shared_slot_t say of a live child. */
+static void hyb_status_gauges(hyb_mx_child_t *k, const process_score *ps,
+                              ap_generation_t gen)
+{
+    volatile hyb_shared_slot_t *sh = hyb_status_slot(k->slot);
+
+    k->pid = ps->pid;
+    k->old_gen = ps->generation != gen;
+    k->stopping = ps->quiescing != 0;
+    k->accepting = !ps->not_accepting && !ps->quiescing;
+    k->conns = ps->connections;
+    k->parked[HYB_MX_KEEPALIVE] = ps->keep_alive;
+    k->parked[HYB_MX_WRITING] = ps->write_completion;
+    k->parked[HYB_MX_WAITIO] = ps->wait_io;
+    k->parked[HYB_MX_CLOSING] = ps->lingering_close;
+    if (sh) {
+        k->parked[HYB_MX_GATHERING] = sh->gathering;
+        k->load = sh->load;
+    }
+    hyb_status_threads(k, ps);
+}
+
+/* Every slot with a process or with counters; *n of them.  Grown as
+ * needed: ServerLimit may be large and mostly empty. */
+static hyb_mx_child_t *hyb_status_snapshot(apr_pool_t *p, int *n)
 {
     hyb_retained_t *rt = hyb_srv.retained;
-    apr_uint32_t total = 0;
+    ap_generation_t gen = rt->mpm->my_generation;
+    apr_array_header_t *kids = apr_array_make(p, 16, sizeof(hyb_mx_child_t));
+    hyb_mx_child_t k;
     int i;
 
     for (i = 0; i < rt->first_server_limit; i++) {
         process_score *ps = ap_get_scoreboard_process(i);
-        apr_uint32_t n = rt->shared[i].gathering;
-        if (!ps->pid) {
+
+        memset(&k, 0, sizeof(k));
+        k.slot = i;
+        hyb_stats_snapshot(hyb_stats_for(i), &k.st);
+        if (!ps->pid && !hyb_status_stats_any(&k.st)) {
             continue;
         }
-        total += n;
-        if (html && n) {
-            ap_rprintf(r, "<dd>process %" APR_PID_T_FMT " (slot %d): %u</dd>\n",
-                       ps->pid, i, n);
+        if (ps->pid) {
+            hyb_status_gauges(&k, ps, gen);
+        }
+        *(hyb_mx_child_t *)apr_array_push(kids) = k;
+    }
+    *n = kids->nelts;
+    return (hyb_mx_child_t *)kids->elts;
+}
+
+static void hyb_status_write(void *baton, const char *s, apr_size_t len)
+{
+    ap_rwrite(s, (int)len, baton);
+}
+
+/* ---- the status page ------------------------------------------------------ */
+
+static const char *hyb_status_accepting(const hyb_mx_child_t *k)
+{
+    if (k->stopping) {
+        return "no (stopping)";
+    }
+    if (k->st.accept_state > HYB_ACCEPT_YES) {
+        return k->accepting ? "yes" : hyb_accept_state_name[k->st.accept_state];
+    }
+    return k->accepting ? "yes" : "no";
+}
+
+static void hyb_status_row(request_rec *r, const hyb_mx_child_t *k)
+{
+    const apr_uint64_t *c = k->st.c;
+
+    ap_rprintf(r, "<tr><td>%d</td><td>%" APR_INT64_T_FMT "%s</td><td>%s</td>"
+               "<td>%d</td><td>%u</td><td>%u</td><td>%u</td><td>%u</td>"
+               "<td>%u</td><td>%u</td><td>%u</td><td>%" APR_UINT64_T_FMT
+               "</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
+               "</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+               k->slot, k->pid, k->old_gen ? " (old gen)" : "",
+               hyb_status_accepting(k), (int)k->load, k->conns,
+               k->parked[HYB_MX_GATHERING], k->parked[HYB_MX_KEEPALIVE],
+               k->parked[HYB_MX_WRITING], k->parked[HYB_MX_WAITIO],
+               k->parked[HYB_MX_CLOSING], hyb_mx_in_worker(k),
+               c[HYB_STAT_ACCEPTS], c[HYB_STAT_HANDOFF_SENT],
+               c[HYB_STAT_HANDOFF_RECV], c[HYB_STAT_DEFERRALS]);
+}
+
+static void hyb_status_sum_row(request_rec *r, const hyb_mx_child_t *kids,
+                               int n)
+{
+    hyb_mx_child_t sum;
+    apr_uint32_t in_worker = 0;
+    int i, j;
+
+    memset(&sum, 0, sizeof(sum));
+    for (i = 0; i < n; i++) {
+        if (!kids[i].pid) {
+            continue;
+        }
+        sum.conns += kids[i].conns;
+        sum.load += kids[i].load;
+        for (j = 0; j < HYB_MX_WORKER; j++) {
+            sum.parked[j] += kids[i].parked[j];
+        }
+        in_worker += hyb_mx_in_worker(&kids[i]);   /* clamped per child */
+        for (j = 0; j < HYB_STAT_NCOUNTERS; j++) {
+            sum.st.c[j] += kids[i].st.c[j];
         }
     }
-    return total;
+    ap_rprintf(r, "<tr><td>Sum</td><td>&nbsp;</td><td>&nbsp;</td><td>%d</td>"
+               "<td>%u</td><td>%u</td><td>%u</td><td>%u</td><td>%u</td>"
+               "<td>%u</td><td>%u</td><td>%" APR_UINT64_T_FMT "</td><td>%"
+               APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT "</td><td>%"
+               APR_UINT64_T_FMT "</td></tr>\n", (int)sum.load, sum.conns,
+               sum.parked[HYB_MX_GATHERING], sum.parked[HYB_MX_KEEPALIVE],
+               sum.parked[HYB_MX_WRITING], sum.parked[HYB_MX_WAITIO],
+               sum.parked[HYB_MX_CLOSING], in_worker,
+               sum.st.c[HYB_STAT_ACCEPTS], sum.st.c[HYB_STAT_HANDOFF_SENT],
+               sum.st.c[HYB_STAT_HANDOFF_RECV], sum.st.c[HYB_STAT_DEFERRALS]);
+}
+
+static void hyb_status_table(request_rec *r, const hyb_mx_child_t *kids,
+                             int n)
+{
+    int i;
+
+    ap_rputs("<hr /><h2>Hybrid MPM: connections and admission per "
+             "process</h2>\n"
+             "<table id=\"hybrid-processes\" rules=\"all\" cellpadding=\"1%\">\n"
+             "<tr><th rowspan=\"2\">Slot</th><th rowspan=\"2\">PID</th>"
+             "<th rowspan=\"2\">accepting</th>"
+             "<th rowspan=\"2\">queue load</th>"
+             "<th colspan=\"7\">Connections</th>"
+             "<th colspan=\"4\">New connections (since start)</th></tr>\n"
+             "<tr><th>total</th><th>gathering</th><th>keep-alive</th>"
+             "<th>writing</th><th>wait-io</th><th>closing</th>"
+             "<th>in a worker</th><th>accepted</th><th>handed off</th>"
+             "<th>received</th><th>deferrals</th></tr>\n", r);
+    for (i = 0; i < n; i++) {
+        if (kids[i].pid) {
+            hyb_status_row(r, &kids[i]);
+        }
+    }
+    hyb_status_sum_row(r, kids, n);
+    ap_rputs("</table>\n<p>The connection columns after <i>total</i> add up "
+             "to it. <i>gathering</i>: the request head is still arriving; "
+             "these connections hold no worker, so they are not <code>R"
+             "</code> in the scoreboard above. <i>in a worker</i>: being "
+             "served, or queued for a worker. <i>queue load</i>: jobs "
+             "waiting for a worker minus idle workers (above 0: the child "
+             "is short of workers). Counters per slot since the server "
+             "started; the counters and the queue-wait histogram are also "
+             "served in Prometheus format by <code>SetHandler "
+             "hybrid-metrics</code>.</p>\n", r);
 }
 
 static int hyb_status_hook(request_rec *r, int flags)
 {
+    hyb_mx_child_t *kids;
+    int n;
+
     if (!hyb_srv.retained || !hyb_srv.retained->shared) {
         return OK;
     }
+    kids = hyb_status_snapshot(r->pool, &n);
     if (flags & AP_STATUS_SHORT) {
-        ap_rprintf(r, "ConnsAsyncGathering: %u\n", hyb_status_sum(r, 0));
+        hyb_mx_format_auto(kids, n, apr_time_now(), hyb_status_write, r);
         return OK;
     }
-    ap_rputs("<hr /><dl><dt>Connections gathering a request head "
-             "(hybrid, no worker held):</dt>\n", r);
-    ap_rprintf(r, "<dd>total: %u</dd>\n", hyb_status_sum(r, 0));
-    hyb_status_sum(r, 1);
-    ap_rputs("</dl>\n", r);
+    hyb_status_table(r, kids, n);
+    return OK;
+}
+
+/* ---- the hybrid-metrics handler ------------------------------------------- */
+
+static int hyb_metrics_handler(request_rec *r)
+{
+    hyb_mx_child_t *kids;
+    int n;
+
+    if (!r->handler || strcmp(r->handler, "hybrid-metrics") != 0) {
+        return DECLINED;
+    }
+    r->allowed = (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+    if (r->header_only) {
+        return OK;
+    }
+    if (!hyb_srv.retained || !hyb_srv.retained->shared) {
+        kids = NULL;
+        n = 0;
+    }
+    else {
+        kids = hyb_status_snapshot(r->pool, &n);
+    }
+    hyb_mx_format(kids, n, apr_time_now(), hyb_status_write, r);
     return OK;
 }
 
@@ -160,4 +412,5 @@ void hyb_status_register_hooks(void)
 {
     APR_OPTIONAL_HOOK(ap, status_hook, hyb_status_hook, NULL, NULL,
                       APR_HOOK_MIDDLE);
+    ap_hook_handler(hyb_metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

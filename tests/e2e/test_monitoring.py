@@ -1,0 +1,392 @@
+"""Monitoring: what the status page, ?auto and the hybrid-metrics handler show
+of connections the listener holds (slow clients, idle keep-alive), checked
+with Debian's apache_exporter and promtool.
+
+The two Debian tools are used without installing their packages (whose
+services would start): from PATH when present, else unpacked with
+`dpkg-deb -x` from a .deb in /var/cache/apt/archives or fetched with
+`apt-get download` into a temp dir.  Without them the tests that need them
+are skipped (test dependencies: prometheus, prometheus-apache-exporter).
+"""
+
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import (MPM, HttpConn, free_ports, http_get, server_status_auto,
+                      wait_for)
+
+SLOW = 20           # clients that send part of a request head, then stall
+IDLE = 200          # keep-alive clients idle after one request
+LOADERS = 4         # keep-alive clients requesting in a loop
+
+MPM_2X25 = {"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": 25,
+            "MaxRequestWorkers": 50, "MinSpareThreads": 25, "MaxSpareThreads": 75}
+METRICS_LOCATION = "<Location /metrics>\n    SetHandler hybrid-metrics\n</Location>\n"
+
+hybrid_only = pytest.mark.skipif(MPM != "hybrid", reason="hybrid's own page, keys and handler")
+
+
+# --------------------------------------------------------------------------
+# Debian tools, unpacked, never installed
+# --------------------------------------------------------------------------
+
+_TOOL_DIRS = []
+
+
+def _debian_tool(pkg, binary):
+    """Path of /usr/bin/<binary> of Debian package pkg, or None."""
+    found = shutil.which(binary)
+    if found:
+        return found
+    tmp = tempfile.mkdtemp(prefix="hyb-e2e-tool-", dir="/tmp")
+    _TOOL_DIRS.append(tmp)
+    debs = sorted(glob.glob("/var/cache/apt/archives/%s_*.deb" % pkg))
+    if not debs:
+        try:
+            subprocess.run(["apt-get", "download", pkg], cwd=tmp, capture_output=True,
+                           timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        debs = sorted(glob.glob(os.path.join(tmp, "%s_*.deb" % pkg)))
+    if not debs:
+        return None
+    root = os.path.join(tmp, "root")
+    p = subprocess.run(["dpkg-deb", "-x", debs[-1], root], capture_output=True, timeout=120)
+    path = os.path.join(root, "usr", "bin", binary)
+    return path if p.returncode == 0 and os.access(path, os.X_OK) else None
+
+
+@pytest.fixture(scope="module")
+def tools():
+    t = {"exporter": _debian_tool("prometheus-apache-exporter", "prometheus-apache-exporter"),
+         "promtool": _debian_tool("prometheus", "promtool")}
+    yield t
+    for d in _TOOL_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class Exporter:
+    """prometheus-apache-exporter on a free loopback port, scraping srv."""
+
+    def __init__(self, binary, srv):
+        self.port = free_ports(1)[0]
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [binary, "--telemetry.address=127.0.0.1:%d" % self.port,
+             "--scrape_uri=http://127.0.0.1:%d/server-status?auto" % srv.port],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def metrics(self):
+        r = http_get(self.port, "/metrics", timeout=10)
+        assert r.status == 200, r
+        return r.body.decode()
+
+    def log_text(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self):
+        if self.log.closed:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+@pytest.fixture
+def exporter_factory(tools):
+    started = []
+
+    def make(srv):
+        if not tools["exporter"]:
+            pytest.skip("prometheus-apache-exporter not available (PATH, apt cache, apt-get download)")
+        e = Exporter(tools["exporter"], srv)
+        started.append(e)
+        assert wait_for(lambda: http_get(e.port, "/", timeout=2), 10), e.log_text()
+        return e
+
+    yield make
+    for e in started:
+        e.stop()
+
+
+# --------------------------------------------------------------------------
+# Clients
+# --------------------------------------------------------------------------
+
+def slow_clients(port, n):
+    """n connections that sent a request line and one header, no end."""
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /small.txt?slow=%d HTTP/1.1\r\nHost: localhost\r\n" % i)
+        socks.append(s)
+    return socks
+
+
+def idle_clients(port, n):
+    conns = []
+    for _ in range(n):
+        c = HttpConn(port, timeout=10)
+        assert c.request("/small.txt").status == 200
+        conns.append(c)
+    return conns
+
+
+class Load:
+    """LOADERS keep-alive clients requesting until stopped (bounded)."""
+
+    def __init__(self, port, n=LOADERS, limit_s=60):
+        self.stop_ev = threading.Event()
+        self.errors = []
+        self.count = 0
+        self.threads = [threading.Thread(target=self.run, args=(port, limit_s), daemon=True)
+                        for _ in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, port, limit_s):
+        end = time.monotonic() + limit_s
+        try:
+            with HttpConn(port, timeout=10) as c:
+                while not self.stop_ev.is_set() and time.monotonic() < end:
+                    assert c.request("/small.txt").status == 200
+                    self.count += 1
+        except Exception as e:  # noqa: BLE001 - reported by stop()
+            self.errors.append(repr(e))
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join(15)
+        return self.errors
+
+
+def close_all(items):
+    for x in items:
+        try:
+            x.close()
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------
+
+def prom_samples(text):
+    """{(name, frozenset(labels)): value} of a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$', line)
+        assert m, "bad sample line %r" % line
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def prom_sum(samples, name, **want):
+    return sum(v for (n, labels), v in samples.items()
+               if n == name and all((k, str(x)) in labels for k, x in want.items()))
+
+
+def hybrid_table(html):
+    """Rows of the hybrid table: {slot or 'Sum': [cells]}."""
+    m = re.search(r'<table id="hybrid-processes".*?</table>', html, re.S)
+    assert m, "no hybrid table in the status page"
+    rows = {}
+    for row in re.findall(r"<tr>(<td>.*?)</tr>", m.group(0), re.S):
+        cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+        rows[cells[0]] = cells
+    return rows
+
+
+# Columns of the hybrid table after Slot, PID, accepting, queue load.
+COLS = ["total", "gathering", "keep-alive", "writing", "wait-io", "closing", "in a worker"]
+
+
+def table_counts(cells):
+    return dict(zip(COLS, (int(c) for c in cells[4:4 + len(COLS)])))
+
+
+def promtool_check(promtool, text):
+    p = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=60)
+    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+
+# --------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------
+
+@hybrid_only
+def test_slow_idle_and_busy_clients_are_visible(apache_factory, exporter_factory, tools):
+    """20 slow clients + 200 idle keep-alive + load on 2 x 25 workers: the
+    gathering column shows the 20 and every column adds up to total; ?auto
+    sums agree; apache_exporter parses the page; the metrics handler passes
+    promtool and shows the same counts."""
+    srv = apache_factory(mpm=MPM_2X25, keepalive_timeout=60, timeout=60,
+                         max_keepalive_requests=0, extra=METRICS_LOCATION)
+    idle = idle_clients(srv.port, IDLE)
+    slow = slow_clients(srv.port, SLOW)
+    load = Load(srv.port)
+    try:
+        def gathering_seen():
+            st = server_status_auto(srv.port)
+            return st if (st.get("ConnsAsyncGathering") == SLOW
+                          and st["ConnsAsyncKeepAlive"] >= IDLE) else None
+        st = wait_for(gathering_seen, 15)
+        assert st, "?auto never showed %d gathering and %d keep-alive: %s" % (
+            SLOW, IDLE, server_status_auto(srv.port))
+        for k in ("HybridConnsInWorker", "HybridAccepts", "HybridHandoffsSent",
+                  "HybridHandoffsReceived", "HybridDeferrals", "HybridAcceptTokenTurns",
+                  "HybridHeadTimeouts", "HybridPerIPRefusals", "HybridDescriptorPauses",
+                  "HybridSaturationEpisodes", "HybridSaturationSeconds",
+                  "HybridProcessesSaturated", "HybridQueueWaitCount",
+                  "HybridQueueWaitSeconds"):
+            assert k in st, "?auto key %s missing: %s" % (k, st)
+
+        # Under load: the page renders, the table's columns add up per row.
+        html = http_get(srv.port, "/server-status").body.decode("latin-1")
+        rows = hybrid_table(html)
+        pids = {int(re.match(r"\d+", c[1]).group(0)) for s, c in rows.items() if s != "Sum"}
+        assert pids == set(srv.children()), (pids, srv.children(), rows)
+        for slot, cells in rows.items():
+            c = table_counts(cells)
+            assert c["total"] == sum(c[k] for k in COLS[1:]), (slot, cells)
+        assert table_counts(rows["Sum"])["gathering"] == SLOW, rows["Sum"]
+
+        # The exporter parses the page while the load runs.
+        exp = exporter_factory(srv)
+        text = exp.metrics()
+        assert re.search(r"^apache_up 1$", text, re.M), text
+        assert re.search(r'^apache_connections\{state="keepalive"\} (\d+)', text, re.M), text
+        assert "level=error" not in exp.log_text(), exp.log_text()
+        exp.stop()          # its own keep-alive connection would count below
+
+        # The metrics handler under load: valid for promtool.
+        r = http_get(srv.port, "/metrics")
+        assert r.status == 200
+        assert r.header("content-type").startswith("text/plain; version=0.0.4"), r.headers
+        if tools["promtool"]:
+            rc, out = promtool_check(tools["promtool"], r.body.decode())
+            assert rc == 0, "promtool check metrics failed:\n%s\n---\n%s" % (out, r.body.decode())
+    finally:
+        errors = load.stop()
+    assert not errors, errors
+    assert load.count > 0
+
+    # Quiet now (only the status requests themselves run): every view
+    # gives the same counts.
+    def consistent():
+        st = server_status_auto(srv.port)
+        parked = sum(st[k] for k in ("ConnsAsyncGathering", "ConnsAsyncKeepAlive",
+                                     "ConnsAsyncWriting", "ConnsAsyncWaitIO",
+                                     "ConnsAsyncClosing"))
+        ok = (st["ConnsTotal"] == parked + st["HybridConnsInWorker"]
+              and st["ConnsAsyncGathering"] == SLOW
+              and st["ConnsAsyncKeepAlive"] == IDLE
+              and st["HybridConnsInWorker"] <= 1)
+        return st if ok else None
+    st = wait_for(consistent, 10)
+    assert st, "?auto sums do not add up: %s" % server_status_auto(srv.port)
+
+    r = http_get(srv.port, "/metrics")
+    s = prom_samples(r.body.decode())
+    assert prom_sum(s, "hybrid_connections", state="gathering") == SLOW
+    assert prom_sum(s, "hybrid_connections", state="keepalive") == IDLE
+    assert prom_sum(s, "hybrid_connections") == prom_sum(s, "hybrid_connections_open")
+    for slot in range(2):
+        assert prom_sum(s, "hybrid_connections", slot=slot) == \
+            prom_sum(s, "hybrid_connections_open", slot=slot)
+        assert prom_sum(s, "hybrid_queue_wait_seconds_bucket", slot=slot, le="+Inf") == \
+            prom_sum(s, "hybrid_queue_wait_seconds_count", slot=slot)
+    assert prom_sum(s, "hybrid_workers", state="idle") + \
+        prom_sum(s, "hybrid_workers", state="busy") == 50
+    assert prom_sum(s, "hybrid_child_accepting") == 2
+    close_all(slow)
+    close_all(idle)
+
+
+def test_apache_exporter_parses_status_with_slow_clients(apache_factory, exporter_factory):
+    """The standard ?auto keys stay parseable with the hybrid keys after
+    them; slow clients: event shows them as 'read' workers, hybrid as
+    ConnsAsyncGathering (they hold no worker)."""
+    srv = apache_factory(mpm=MPM_2X25, timeout=60)
+    slow = slow_clients(srv.port, SLOW)
+    try:
+        key = "ConnsAsyncGathering" if MPM == "hybrid" else "BusyWorkers"
+        assert wait_for(lambda: server_status_auto(srv.port).get(key, 0) >= SLOW, 15), \
+            server_status_auto(srv.port)
+        exp = exporter_factory(srv)
+        text = exp.metrics()
+        assert re.search(r"^apache_up 1$", text, re.M), text
+        read = re.search(r'^apache_scoreboard\{state="read"\} (\d+)', text, re.M)
+        assert read, text
+        if MPM == "hybrid":
+            assert int(read.group(1)) == 0
+        else:
+            assert int(read.group(1)) >= SLOW
+        assert "level=error" not in exp.log_text(), exp.log_text()
+    finally:
+        close_all(slow)
+
+
+@hybrid_only
+def test_metrics_handler_off_unless_configured_and_access_rules_apply(apache_factory, tools):
+    srv = apache_factory(modules=("authz_host",), extra=METRICS_LOCATION
+                         + "<Location /metrics-denied>\n    SetHandler hybrid-metrics\n"
+                           "    Require ip 192.0.2.1\n</Location>\n")
+    assert http_get(srv.port, "/nothing-here").status == 404
+    assert http_get(srv.port, "/metrics-denied").status == 403
+    with HttpConn(srv.port) as c:
+        assert c.request("/metrics", method="POST", body=b"x").status == 405
+    with HttpConn(srv.port) as c:
+        r = c.request("/metrics", method="HEAD")
+        assert r.status == 200 and r.body == b""
+    r = http_get(srv.port, "/metrics")
+    assert r.status == 200
+    body = r.body.decode()
+    s = prom_samples(body)
+    assert len({dict(l)["slot"] for (n, l), _ in s.items()
+                if n == "hybrid_child_pid"}) == 2, body
+    assert "# TYPE hybrid_queue_wait_seconds histogram" in body
+    if tools["promtool"]:
+        rc, out = promtool_check(tools["promtool"], body)
+        assert rc == 0, out
+
+
+@hybrid_only
+def test_metrics_and_table_survive_restarts(apache_factory):
+    """The counters' segment is found again after the module is reloaded
+    (graceful and plain restarts): no HYB0108, the page and handler work."""
+    import signal
+    srv = apache_factory(extra=METRICS_LOCATION)
+    for sig in (signal.SIGUSR1, signal.SIGHUP):
+        old = set(srv.children())
+        srv.signal(sig)
+        assert wait_for(lambda: len(set(srv.children()) - old) >= 2
+                        and server_status_auto(srv.port).get("Processes") == 2, 20), \
+            (sig, srv.children(), srv.log_text()[-2000:])
+        r = http_get(srv.port, "/metrics")
+        assert r.status == 200, (sig, r)
+        assert "hybrid_queue_wait_seconds_count" in r.body.decode()
+        assert "HybridAccepts" in http_get(srv.port, "/server-status?auto").body.decode()
+        hybrid_table(http_get(srv.port, "/server-status").body.decode("latin-1"))
+    assert "HYB0108" not in srv.log_text()
