@@ -53,7 +53,7 @@ static void hyb_stats_init(hyb_retained_t *r)
         rv = apr_shm_create(&shm, size, NULL, ap_pglobal);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, rv, ap_server_conf,
-                         "HYB0108: no shared memory for the hybrid counters "
+                         "HYB0111: no shared memory for the hybrid counters "
                          "(%" APR_SIZE_T_FMT " bytes); the hybrid-metrics "
                          "handler and the status page show them as 0",
                          size);

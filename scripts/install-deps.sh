@@ -88,10 +88,28 @@ ensure_build_deps() {
     (cd "$dir" && dpkg-checkbuilddeps)
 }
 
+# Tools the monitoring test runs from their unpacked .deb (dpkg-deb -x), so
+# that their services are never installed or started: downloaded only, into
+# apt's cache, where tests/e2e/test_monitoring.py looks for them.
+download_pkgs=(prometheus prometheus-apache-exporter)
+
+ensure_downloaded() {
+    local p missing=()
+    for p in "$@"; do
+        compgen -G "/var/cache/apt/archives/${p}_*.deb" >/dev/null || missing+=("$p")
+    done
+    if (( ${#missing[@]} == 0 )); then
+        return 0
+    fi
+    echo "install-deps ($group): downloading (not installing): ${missing[*]}"
+    apt_get install -y --download-only --no-install-recommends "${missing[@]}"
+}
+
 case "$group" in
 build) ensure "${build_pkgs[@]}" ;;
 run)   ensure "${build_pkgs[@]}" "${run_pkgs[@]}" ;;
-test)  ensure "${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}" ;;
+test)  ensure "${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}"
+       ensure_downloaded "${download_pkgs[@]}" ;;
 deb)   ensure_build_deps "${2:-}" ;;
 *)     echo "usage: $0 [build|run|test|deb [DIR]]" >&2; exit 2 ;;
 esac

@@ -6,7 +6,8 @@ The two Debian tools are used without installing their packages (whose
 services would start): from PATH when present, else unpacked with
 `dpkg-deb -x` from a .deb in /var/cache/apt/archives or fetched with
 `apt-get download` into a temp dir.  Without them the tests that need them
-are skipped (test dependencies: prometheus, prometheus-apache-exporter).
+fail (test dependencies: prometheus, prometheus-apache-exporter, downloaded
+by `make test-deps`).
 """
 
 import glob
@@ -69,6 +70,11 @@ def _debian_tool(pkg, binary):
 def tools():
     t = {"exporter": _debian_tool("prometheus-apache-exporter", "prometheus-apache-exporter"),
          "promtool": _debian_tool("prometheus", "promtool")}
+    missing = [k for k, v in t.items() if not v]
+    # make test-deps downloads both packages; without them these tests
+    # would check nothing, so they fail rather than skip.
+    assert not missing, ("%s not found (PATH, apt cache, apt-get download): "
+                         "run 'make test-deps'" % ", ".join(missing))
     yield t
     for d in _TOOL_DIRS:
         shutil.rmtree(d, ignore_errors=True)
@@ -375,7 +381,7 @@ def test_metrics_handler_off_unless_configured_and_access_rules_apply(apache_fac
 @hybrid_only
 def test_metrics_and_table_survive_restarts(apache_factory):
     """The counters' segment is found again after the module is reloaded
-    (graceful and plain restarts): no HYB0108, the page and handler work."""
+    (graceful and plain restarts): no HYB0111, the page and handler work."""
     import signal
     srv = apache_factory(extra=METRICS_LOCATION)
     for sig in (signal.SIGUSR1, signal.SIGHUP):
@@ -389,4 +395,4 @@ def test_metrics_and_table_survive_restarts(apache_factory):
         assert "hybrid_queue_wait_seconds_count" in r.body.decode()
         assert "HybridAccepts" in http_get(srv.port, "/server-status?auto").body.decode()
         hybrid_table(http_get(srv.port, "/server-status").body.decode("latin-1"))
-    assert "HYB0108" not in srv.log_text()
+    assert "HYB0111" not in srv.log_text()
