@@ -28,6 +28,7 @@ static const hyb_test_group_t *const groups[] = {
     &hyb_test_iptab,
     &hyb_test_handoff,
     &hyb_test_fdbudget,
+    &hyb_test_admit,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
