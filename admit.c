@@ -46,6 +46,7 @@ static hyb_admit_verdict_t hyb_admit_say(hyb_admit_action_e action,
     v.next = *next;
     v.took_token = 0;
     v.handoff = 0;
+    v.to = -1;
     return v;
 }
 
@@ -153,6 +154,7 @@ static hyb_admit_verdict_t hyb_admit_balance(const hyb_admit_snapshot_t *s)
     }
     spare = -s->sibling_demand;
     v.action = HYB_ADMIT_HANDOFF;
+    v.to = s->sibling_slot;
     v.handoff = spare < HYB_ADMIT_HANDOFF_MAX ? spare : HYB_ADMIT_HANDOFF_MAX;
     return v;
 }

@@ -97,6 +97,7 @@ typedef struct hyb_admit_verdict_t {
     int took_token;             /* the popped token was consumed: clear the
                                  * popped flag */
     int handoff;                /* HANDOFF: connections to hand, at most */
+    int to;                     /* HANDOFF: the sibling's slot */
 } hyb_admit_verdict_t;
 
 /* A snapshot with every lazily read fact UNKNOWN and no sibling. */

@@ -100,6 +100,8 @@ static void run_table(const row_t *t, size_t n)
                      t[i].want_next.token_queued, t[i].want_took,
                      t[i].want_handoff, t[i].want_asked);
         }
+        assert_int_equal(v.to, v.action == HYB_ADMIT_HANDOFF
+                               ? t[i].w.sibling_slot : -1);
     }
 }
 
