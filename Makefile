@@ -1,8 +1,10 @@
 # Makefile - build, run, test and install mod_mpm_hybrid (Debian 12).
 #
-#   make                 install missing packages (root), build build/mod_mpm_hybrid.so
+#   make                 install missing build packages (root), build build/mod_mpm_hybrid.so
 #   make run [PORT=9000] serve http://127.0.0.1:PORT/ in the foreground (Ctrl-C stops)
-#   make test            deps, build, check-sources, check-exports, unit, fuzz, e2e
+#   make test            test-deps, build, check-sources, check-exports, unit, fuzz, e2e
+#   make deb             build/deb/libapache2-mpm-hybrid_*.deb (dpkg-buildpackage)
+#   make install         from-source install (build dependencies only; enables nothing)
 #   make help            every target and variable
 #
 # The module itself is built by Makefile.apxs; the source list is sources.mk.
@@ -34,15 +36,25 @@ RUN_ENV = PORT='$(PORT)' MPM_SO='$(MPM_SO)' MPM_MODULE='$(MPM_MODULE)' \
           $(if $(RUN_DIR),RUN_DIR='$(RUN_DIR)') $(if $(LOG_LEVEL),LOG_LEVEL='$(LOG_LEVEL)')
 
 # Build hybrid for `make run` only when it is the MPM being run.
-RUN_NEEDS := deps $(if $(filter $(SO_ABS),$(abspath $(MPM_SO))),build)
+RUN_NEEDS := run-deps $(if $(filter $(SO_ABS),$(abspath $(MPM_SO))),build)
 
-.PHONY: all build deps run run-config test unit fuzz e2e install clean \
-        check-sources check-exports help
+.PHONY: all build deps run-deps test-deps run run-config test unit fuzz e2e \
+        deb install uninstall clean check-sources check-exports help
 
 all: build
 
+# deps: what building needs (compiler, apache2-dev, libevent-dev), never
+# the test tools: `make install` on a production host runs it.
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh build
+
+run-deps:
+	@bash scripts/install-deps.sh run
+
+# Everything unit, fuzz and e2e use (cmocka, clang, pytest, php-fpm, wrk,
+# h2load, ... and dpkg-dev, debhelper, lintian for the package test).
+test-deps:
+	@bash scripts/install-deps.sh test
 
 build: deps
 	@$(MAKE) --no-print-directory -f Makefile.apxs APXS='$(APXS)'
@@ -53,19 +65,19 @@ check-sources:
 check-exports: build
 	@bash scripts/check-exports.sh $(SO)
 
-unit: deps
+unit: test-deps
 	$(MAKE) -C tests/unit run
 
 # libFuzzer on headscan.c for FUZZ_SECONDS (30; the step stays under 60 s),
 # from a copy of tests/fuzz/corpus; fails on any crash or sanitizer report.
-fuzz: deps
+fuzz: test-deps
 	$(MAKE) -C tests/fuzz run
 
 # pytest exits 5 when it collects no test: that is a failure here too.
 # HYB_SO tells tests/e2e which module to load; MPM=event in the environment
 # runs the same tests against the stock event MPM.
 HYB_SO ?= $(SO_ABS)
-e2e: build
+e2e: build test-deps
 	@echo "HYB_SO=$(HYB_SO) $(PYTHON) -m pytest -q tests/e2e"
 	@rc=0; HYB_SO='$(HYB_SO)' $(PYTHON) -m pytest -q tests/e2e || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "e2e: FAIL: pytest collected no tests in tests/e2e" >&2; fi; \
@@ -73,7 +85,7 @@ e2e: build
 
 # Build and static checks stop at the first failure; unit, fuzz and e2e all
 # run, and the target fails if any did.
-test: build check-sources check-exports
+test: test-deps build check-sources check-exports
 	@rc=0; failed=; \
 	$(MAKE) --no-print-directory unit || { rc=1; failed="$$failed unit"; }; \
 	$(MAKE) --no-print-directory fuzz || { rc=1; failed="$$failed fuzz"; }; \
@@ -94,12 +106,22 @@ run: $(RUN_NEEDS)
 	echo "Ctrl-C stops the server."; \
 	exec $(APACHE2) -f "$$conf" -DFOREGROUND
 
+# The Debian package, from a clean copy of the tree; the working tree is not
+# touched.  Installs debian/control's Build-Depends (root), not test tools.
+DEB_DIR ?= build/deb
+deb:
+	@bash scripts/build-deb.sh '$(DEB_DIR)'
+
+# From-source install: never overwrites an edited mpm_hybrid.conf (the new
+# one goes beside it as .new); enables nothing.  uninstall refuses while
+# mpm_hybrid is the enabled MPM.  See scripts/install.sh.
+INSTALL_ENV = SO='$(SO)' LIBEXECDIR='$(or $(shell $(APXS) -q LIBEXECDIR 2>/dev/null),/usr/lib/apache2/modules)' \
+              APACHE_CONFDIR='$(APACHE_CONFDIR)' DESTDIR='$(DESTDIR)'
 install: build
-	install -d '$(DESTDIR)$(shell $(APXS) -q LIBEXECDIR)' '$(DESTDIR)$(APACHE_CONFDIR)/mods-available'
-	install -m 644 $(SO) '$(DESTDIR)$(shell $(APXS) -q LIBEXECDIR)/mod_mpm_hybrid.so'
-	install -m 644 conf/mpm_hybrid.load conf/mpm_hybrid.conf '$(DESTDIR)$(APACHE_CONFDIR)/mods-available/'
-	@echo "Installed; nothing was enabled.  To switch MPM:"
-	@echo "  a2dismod mpm_event && a2enmod mpm_hybrid && systemctl restart apache2"
+	@$(INSTALL_ENV) bash scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) bash scripts/install.sh uninstall
 
 clean:
 	@$(MAKE) --no-print-directory -f Makefile.apxs clean
@@ -111,18 +133,22 @@ clean:
 help:
 	@echo "Targets:"
 	@echo "  make / make build   build $(SO) (after 'make deps')"
-	@echo "  make deps           install missing Debian packages (needs root if any are missing)"
+	@echo "  make deps           install missing build dependencies (root if any are missing)"
+	@echo "  make test-deps      install missing test tools too (cmocka, clang, pytest, lintian, ...)"
 	@echo "  make run            run apache2 in the foreground on 127.0.0.1:PORT with the built MPM"
 	@echo "  make run-config     only generate that configuration (build/run/apache2.conf)"
-	@echo "  make test           deps, build, check-sources, check-exports, unit, fuzz, e2e"
+	@echo "  make test           test-deps, build, check-sources, check-exports, unit, fuzz, e2e"
+	@echo "  make deb            $(DEB_DIR)/libapache2-mpm-hybrid_*.deb with dpkg-buildpackage -us -uc -b"
 	@echo "  make unit           C unit tests (tests/unit)"
 	@echo "  make fuzz           libFuzzer on headscan.c for FUZZ_SECONDS (tests/fuzz)"
 	@echo "  make e2e            end-to-end tests against a real apache2 (tests/e2e)"
 	@echo "  make check-sources  config3.m4 and Makefile.in agree with sources.mk"
 	@echo "  make check-exports  $(SO) exports only mpm_hybrid_module"
-	@echo "  make install        copy the module and conf/mpm_hybrid.{load,conf} (enables nothing)"
+	@echo "  make install        copy the module and conf/mpm_hybrid.{load,conf} (enables nothing;"
+	@echo "                      keeps an edited mpm_hybrid.conf, installs the new one as .conf.new)"
+	@echo "  make uninstall      remove them again (refused while mpm_hybrid is enabled)"
 	@echo "  make clean          remove build outputs"
 	@echo "Variables: PORT=$(PORT) MPM=hybrid|event|worker|prefork MPM_SO=... MPM_MODULE=..."
 	@echo "           RUN_DIR=... LOG_LEVEL=... HYB_SO=... APXS=$(APXS) PYTHON=$(PYTHON)"
 	@echo "           FUZZ_SECONDS=30 FUZZ_CFLAGS=..."
-	@echo "           DESTDIR=$(DESTDIR) APACHE_CONFDIR=$(APACHE_CONFDIR)"
+	@echo "           DESTDIR=$(DESTDIR) APACHE_CONFDIR=$(APACHE_CONFDIR) DEB_DIR=$(DEB_DIR)"

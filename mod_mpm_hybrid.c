@@ -1,5 +1,6 @@
-/* mod_mpm_hybrid.c - the module itself: directives, configuration hooks and
- * the answers to ap_mpm_query().
+/* mod_mpm_hybrid.c - the module itself: directives, configuration hooks,
+ * the answers to ap_mpm_query(), the check of the running httpd's module
+ * API and the version line in the error log.
  *
  * Owns hyb_srv (one configuration pass) and the retained data.  Everything
  * here runs in the parent's main thread during configuration, except
@@ -14,6 +15,25 @@
 hyb_server_t hyb_srv;
 
 #define HYB_RETAINED_KEY "mpm_hybrid_retained"
+
+/* The lowest httpd module API (MODULE_MAGIC_NUMBER 20120211.minor) this
+ * module may run in: it writes process_score.wait_io (.136) and answers
+ * AP_MPMQ_CAN_WAITIO (.137), both new in httpd 2.4.63.  httpd itself checks
+ * only the major number when it loads a module, so hyb_api_check() refuses
+ * an older server.  Tests raise HYB_MMN_MINOR_MIN at build time to play an
+ * older server. */
+#define HYB_MMN_MINOR_NEED 137
+#ifndef HYB_MMN_MINOR_MIN
+#define HYB_MMN_MINOR_MIN HYB_MMN_MINOR_NEED
+#endif
+#if !AP_MODULE_MAGIC_AT_LEAST(20120211, HYB_MMN_MINOR_NEED)
+#error "mod_mpm_hybrid needs the headers of httpd 2.4.63 or newer (module API 20120211.137)"
+#endif
+
+/* The build's version (debian/changelog's, passed in by Makefile.apxs). */
+#ifndef HYB_VERSION
+#define HYB_VERSION "unversioned"
+#endif
 
 int hyb_mpm_state(void)
 {
@@ -246,12 +266,38 @@ static int hyb_maybe_detach(apr_pool_t *pconf)
     return OK;
 }
 
+/* Parent, pre_config (before any directive is applied): refuse to run in
+ * an httpd whose module API is older than HYB_MMN_MINOR_MIN.  The core
+ * module's struct carries the running server's own MODULE_MAGIC_NUMBER. */
+static int hyb_api_check(void)
+{
+    const module *core = ap_find_linked_module("core.c");
+    int major = core ? core->version : 0;
+    int minor = core ? core->minor_version : 0;
+
+    if (major > MODULE_MAGIC_NUMBER_MAJOR
+        || (major == MODULE_MAGIC_NUMBER_MAJOR && minor >= HYB_MMN_MINOR_MIN)) {
+        return OK;
+    }
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, NULL,
+                 "HYB0110: mpm_hybrid %s needs httpd module API %d.%d or "
+                 "newer, but the running server (%s) has %d.%d: upgrade "
+                 "apache2, or switch back to mpm_event (a2dismod mpm_hybrid "
+                 "&& a2enmod mpm_event)", HYB_VERSION,
+                 MODULE_MAGIC_NUMBER_MAJOR, HYB_MMN_MINOR_MIN,
+                 ap_get_server_description(), major, minor);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
 static int hyb_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp)
 {
     hyb_retained_t *r;
 
     (void)plog; (void)ptemp;
+    if (hyb_api_check() != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     memset(&hyb_srv, 0, sizeof(hyb_srv));
     hyb_srv.pconf = pconf;
     hyb_read_run_flags();
@@ -355,6 +401,20 @@ static int hyb_open_logs(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* Parent, post_config, once per generation: which build runs, next to
+ * httpd's own "resuming normal operations" line.  Not in the Server header:
+ * clients see exactly what they see under mpm_event. */
+static void hyb_log_version(server_rec *s)
+{
+    const module *core = ap_find_linked_module("core.c");
+
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "HYB0109: mpm_hybrid %s (built for httpd module API %d.%d, "
+                 "running in %d.%d)", HYB_VERSION, MODULE_MAGIC_NUMBER_MAJOR,
+                 MODULE_MAGIC_NUMBER_MINOR, core ? core->version : 0,
+                 core ? core->minor_version : 0);
+}
+
 static int hyb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
@@ -366,6 +426,7 @@ static int hyb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
+    hyb_log_version(s);
     if (!r->slots) {
         size = r->first_server_limit * sizeof(hyb_slot_t);
         r->slots = ap_retained_data_create("mpm_hybrid_slots", size);

@@ -16,6 +16,7 @@ How the scripts find the config:
 /etc/apache2 is snapshotted before and compared after each test.
 """
 
+import fcntl
 import os
 import re
 import shutil
@@ -156,12 +157,15 @@ class ConfCopy:
 
 @pytest.fixture
 def confcopy():
-    before = _snapshot(ETC)
-    cc = ConfCopy()
-    yield cc
-    cc.kill_leftovers()
-    cc.cleanup()
-    assert _snapshot(ETC) == before, "/etc/apache2 was modified!"
+    # test_package.py changes the real /etc/apache2 under the same lock.
+    with open(os.open("/tmp/hyb-e2e-etc-apache2.lock", os.O_RDONLY | os.O_CREAT, 0o644)) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        before = _snapshot(ETC)
+        cc = ConfCopy()
+        yield cc
+        cc.kill_leftovers()
+        cc.cleanup()
+        assert _snapshot(ETC) == before, "/etc/apache2 was modified!"
 
 
 def _V_mpm(out):
