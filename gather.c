@@ -1,14 +1,19 @@
 /* gather.c - what head gathering needs outside the listener loop: its
- * directives, the head timeout of each server (mod_reqtimeout's header
- * stage, or Timeout), the check a worker makes before parking a keep-alive
- * connection, and the input filter that ends a head that timed out.
+ * directives, each server's own view of the configuration it depends on
+ * (mod_reqtimeout's header and handshake stages, Timeout, SSLEngine; one
+ * struct per server, vhosts included), which server and gathering mode a
+ * new connection gets, the check a worker makes before parking a
+ * keep-alive connection, and the input filter that ends a head that timed
+ * out.
  *
  * The listener (listener.c) holds a connection until hyb_hs_scan says its
  * request head (or TLS record) is complete; this file decides for how long.
  *
- * Threads: the directive setters and hyb_gather_post_config run in the
- * parent's main thread during configuration; hyb_head_timeout only reads
- * afterwards (listener thread); the rest runs on the worker that owns the
+ * Threads: the directive setters, the config create/merge functions and
+ * hyb_gather_post_config run in the parent's main thread during
+ * configuration; hyb_head_timing, hyb_gather_base_server,
+ * hyb_gather_first_mode and hyb_gather_listener_mode only read afterwards
+ * (listener thread); the rest runs on the worker that owns the
  * connection.  The arithmetic is in headtime.c.
  */
 #include "hyb.h"
@@ -16,9 +21,11 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "http_ssl.h"
+#include "http_vhost.h"
 #include "util_filter.h"
 
 #include <sys/socket.h>
+#include <poll.h>
 #include <errno.h>
 #include <apr_strings.h>
 
@@ -78,16 +85,30 @@ typedef enum {
     HYB_SSL_UNKNOWN             /* an address list: either */
 } hyb_ssl_e;
 
+/* Each server has its own (the merge function gives every <VirtualHost>
+ * one); filled at post_config from the configuration tree. */
 typedef struct hyb_gather_conf_t {
-    hyb_rrt_t rrt;              /* as written in this server's scope */
+    hyb_rrt_t rrt;              /* as written in this scope, then merged */
     hyb_ssl_e ssl;              /* as written, then effective */
-    hyb_head_timeout_t head;    /* effective, computed at post_config */
+    int cert;                   /* SSLCertificateFile written (or inherited) */
+    hyb_head_timeout_t head;    /* header stage, effective */
+    hyb_head_timeout_t hello;   /* handshake stage (a ClientHello), effective */
 } hyb_gather_conf_t;
 
 void *hyb_gather_create_server_config(apr_pool_t *p, server_rec *s)
 {
     (void)s;
     return apr_pcalloc(p, sizeof(hyb_gather_conf_t));
+}
+
+/* Every <VirtualHost> gets a struct of its own (the module sets
+ * AP_MODULE_FLAG_ALWAYS_MERGE, so this runs for every vhost): nothing a
+ * vhost says is ever written into the main server's.  What it inherits is
+ * resolved at post_config, once the configuration tree has been read. */
+void *hyb_gather_merge_server_config(apr_pool_t *p, void *base, void *add)
+{
+    (void)base;
+    return apr_pmemdup(p, add, sizeof(hyb_gather_conf_t));
 }
 
 static hyb_gather_conf_t *hyb_gather_conf(server_rec *s)
@@ -140,11 +161,15 @@ static void hyb_read_directive(apr_pool_t *p, const ap_directive_t *d,
     else if (!strcasecmp(d->directive, "SSLEngine")) {
         gc->ssl = hyb_ssl_engine(d->args);
     }
+    else if (!strcasecmp(d->directive, "SSLCertificateFile")) {
+        gc->cert = 1;
+    }
 }
 
-/* Read RequestReadTimeout's header= values and SSLEngine from the parsed
- * configuration (both modules keep their settings private): top-level ones
- * belong to the main server, those inside <VirtualHost> to that vhost. */
+/* Read RequestReadTimeout, SSLEngine and SSLCertificateFile from the parsed
+ * configuration (these modules keep their settings private): top-level
+ * ones belong to the main server, those inside <VirtualHost> to that
+ * vhost's own struct. */
 static void hyb_read_conftree(apr_pool_t *p, server_rec *main_s)
 {
     const ap_directive_t *d, *v;
@@ -173,36 +198,97 @@ static apr_size_t hyb_default_gather_max(server_rec *s)
     return n < HYB_HS_MAX_RECORD + 5 ? HYB_HS_MAX_RECORD + 5 : n;
 }
 
-/* Parent, post_config: effective head timeouts of every server, and the
- * gathering limit when HybridGatherMaxHead is not set. */
+/* SSLEngine as mod_ssl resolves it (ssl_config_server_merge, then
+ * ssl_init_Module): a vhost inherits the main server's when it writes
+ * none; still unset, it is on for a server whose protocol is https (Listen
+ * ... https) and that has a certificate, else off.  Without mod_ssl, off. */
+static hyb_ssl_e hyb_ssl_effective(server_rec *s, hyb_gather_conf_t *gc,
+                                   hyb_ssl_e main_written, int main_cert,
+                                   int ssl_loaded)
+{
+    hyb_ssl_e v = gc->ssl;
+    const char *proto = ap_get_server_protocol(s);
+
+    if (v == HYB_SSL_UNSET && s->is_virtual) {
+        v = main_written;
+    }
+    if (!ssl_loaded) {
+        return HYB_SSL_PLAIN;
+    }
+    if (v == HYB_SSL_UNSET && proto && !strcmp(proto, "https")
+        && (gc->cert || main_cert)) {
+        return HYB_SSL_TLS;
+    }
+    return v == HYB_SSL_UNSET ? HYB_SSL_PLAIN : v;
+}
+
+/* Parent, post_config: effective head timings and SSLEngine of every
+ * server, and the gathering limit when HybridGatherMaxHead is not set. */
 void hyb_gather_post_config(apr_pool_t *p, server_rec *main_s)
 {
     int reqtimeout = ap_find_linked_module("mod_reqtimeout.c") != NULL;
     int ssl = ap_find_linked_module("mod_ssl.c") != NULL;
     hyb_gather_conf_t *main_gc = hyb_gather_conf(main_s);
+    hyb_ssl_e main_ssl;
     server_rec *s;
 
     hyb_read_conftree(p, main_s);
+    main_ssl = main_gc->ssl;
     for (s = main_s; s; s = s->next) {
         hyb_gather_conf_t *gc = hyb_gather_conf(s);
-        hyb_head_timeout_from(gc->rrt.set ? &gc->rrt : &main_gc->rrt,
-                              reqtimeout, s->timeout, &gc->head);
-        if (gc->ssl == HYB_SSL_UNSET) {
-            gc->ssl = main_gc->ssl;     /* vhosts inherit, as in mod_ssl */
+        if (s != main_s) {
+            hyb_rrt_merge(&main_gc->rrt, &gc->rrt, &gc->rrt);
         }
-        if (!ssl || gc->ssl == HYB_SSL_UNSET) {
-            gc->ssl = HYB_SSL_PLAIN;
-        }
+        hyb_head_timeout_from(&gc->rrt, 0, reqtimeout, s->timeout, &gc->head);
+        hyb_head_timeout_from(&gc->rrt, 1, reqtimeout, s->timeout, &gc->hello);
+        gc->ssl = hyb_ssl_effective(s, gc, main_ssl, main_gc->cert, ssl);
     }
     if (!hyb_srv.gather_max) {
         hyb_srv.gather_max = hyb_default_gather_max(main_s);
     }
 }
 
-/* Listener thread (read-only data). */
-const hyb_head_timeout_t *hyb_head_timeout(server_rec *s)
+/* Listener thread (read-only data): how long a head (tls = 0) or a
+ * ClientHello (tls = 1) of a connection of server s may take. */
+const hyb_head_timeout_t *hyb_head_timing(server_rec *s, int tls)
 {
-    return &hyb_gather_conf(s)->head;
+    hyb_gather_conf_t *gc = hyb_gather_conf(s);
+
+    return tls ? &gc->hello : &gc->head;
+}
+
+/* Listener thread, for a new connection: the server the core will give it
+ * (ap_update_vhost_given_ip, asked with a scratch conn_rec, as the worker
+ * will do for the real one), so that gathering follows that server's
+ * SSLEngine and timeouts.  The local address is the one the worker reads
+ * (apr_socket_addr_get caches it in the socket). */
+server_rec *hyb_gather_base_server(apr_socket_t *sock)
+{
+    conn_rec c;
+    apr_sockaddr_t *sa;
+
+    if (apr_socket_addr_get(&sa, APR_LOCAL, sock) != APR_SUCCESS) {
+        return NULL;
+    }
+    memset(&c, 0, sizeof(c));
+    c.local_addr = sa;
+    c.base_server = ap_server_conf;
+    ap_update_vhost_given_ip(&c);
+    return c.base_server;
+}
+
+/* How a new connection of server s is gathered: a TLS record where its
+ * SSLEngine is on, else an HTTP head. */
+hyb_hs_mode_e hyb_gather_first_mode(server_rec *s)
+{
+    switch (hyb_gather_conf(s)->ssl) {
+    case HYB_SSL_TLS:
+        return HYB_HS_RECORD;
+    case HYB_SSL_UNKNOWN:
+        return HYB_HS_AUTO;
+    default:
+        return HYB_HS_HTTP;
+    }
 }
 
 /* Can a connection on lr reach the vhost address a?  2 when every
@@ -225,7 +311,9 @@ static int hyb_addr_serves(const server_addr_rec *a, const ap_listen_rec *lr)
 
 /* Listener thread, at start: what the first bytes on this listening socket
  * are, from the SSLEngine of the servers it can reach: TLS records only,
- * HTTP only, or either (the first byte decides).  Deciding per listener
+ * HTTP only, or either (the first byte decides).  Used for a connection
+ * whose own server cannot be found (hyb_gather_base_server decides
+ * otherwise).  Deciding per listener
  * keeps a stray 0x16 byte on a plain port a (bad) HTTP request, answered
  * at once like the core does, and a plain request on a TLS port handed
  * over at once to mod_ssl. */
@@ -272,10 +360,22 @@ hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c)
                                                                : HYB_HS_AUTO;
 }
 
+/* 1 when the peer has closed its side (or the socket has an error): no
+ * more bytes will come after those already in the socket, which MSG_PEEK
+ * returns without ever saying so. */
+static int hyb_sock_closed(int fd)
+{
+    struct pollfd pfd = { fd, POLLRDHUP, 0 };
+
+    return poll(&pfd, 1, 0) > 0
+           && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 /* Worker: 1 when the next request can be served without waiting (a whole
- * head, EOF or an error); 0 when nothing came yet and -1 when part of a head
- * did: then the connection waits in the listener.  Without gathering, any
- * readable byte is enough. */
+ * head, EOF or an error, also after part of a head: the core then answers
+ * as under event); 0 when nothing came yet and -1 when part of a head did
+ * and more may come: then the connection waits in the listener.  Without
+ * gathering, any readable byte is enough. */
 int hyb_head_ready(int fd, hyb_hs_mode_e mode)
 {
     unsigned char buf[HYB_WORKER_PEEK];
@@ -291,7 +391,10 @@ int hyb_head_ready(int fd, hyb_hs_mode_e mode)
                           && errno != EINTR);
     }
     hyb_hs_init(&hs, mode);
-    return hyb_hs_scan(&hs, buf, (size_t)n, sizeof(buf)) == HYB_HS_DONE ? 1 : -1;
+    if (hyb_hs_scan(&hs, buf, (size_t)n, sizeof(buf)) == HYB_HS_DONE) {
+        return 1;
+    }
+    return hyb_sock_closed(fd) ? 1 : -1;
 }
 
 /* 1 when the brigade holds a line feed (a whole line for AP_MODE_GETLINE). */

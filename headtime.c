@@ -1,4 +1,9 @@
-/* headtime.c - request-head timeout arithmetic (see headtime.h). */
+/* headtime.c - request-head timeout arithmetic (see headtime.h).
+ *
+ * The model is mod_reqtimeout's filter in httpd 2.4 (reqtimeout_filter,
+ * check_time_left, extend_timeout) over the core's blocking reads.
+ * Threads: none; pure functions.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,14 +23,10 @@ static const char *hyb_strcasestr(const char *hay, const char *needle)
     return NULL;
 }
 
-void hyb_rrt_parse_word(const char *w, hyb_rrt_t *out)
+static void hyb_rrt_parse_stage(const char *w, hyb_rrt_stage_t *out)
 {
     const char *rate;
 
-    if (strncasecmp(w, "header=", 7) != 0) {
-        return;
-    }
-    w += 7;
     memset(out, 0, sizeof(*out));
     out->set = 1;
     out->timeout = atoi(w);
@@ -38,26 +39,48 @@ void hyb_rrt_parse_word(const char *w, hyb_rrt_t *out)
     }
 }
 
-void hyb_head_timeout_from(const hyb_rrt_t *rrt, int reqtimeout_loaded,
+void hyb_rrt_parse_word(const char *w, hyb_rrt_t *out)
+{
+    if (strncasecmp(w, "header=", 7) == 0) {
+        hyb_rrt_parse_stage(w + 7, &out->header);
+    }
+    else if (strncasecmp(w, "handshake=", 10) == 0) {
+        hyb_rrt_parse_stage(w + 10, &out->handshake);
+    }
+}
+
+void hyb_rrt_merge(const hyb_rrt_t *main_rrt, const hyb_rrt_t *vhost,
+                   hyb_rrt_t *out)
+{
+    hyb_rrt_t m;
+
+    m.handshake = vhost->handshake.set ? vhost->handshake : main_rrt->handshake;
+    m.header = vhost->header.set ? vhost->header : main_rrt->header;
+    *out = m;
+}
+
+void hyb_head_timeout_from(const hyb_rrt_t *rrt, int handshake,
+                           int reqtimeout_loaded,
                            apr_interval_time_t server_timeout,
                            hyb_head_timeout_t *out)
 {
-    static const hyb_rrt_t dflt = { 1, 20, 40, 500 };
+    static const hyb_rrt_stage_t header_dflt = { 1, 20, 40, 500 };
+    const hyb_rrt_stage_t *st = handshake ? &rrt->handshake : &rrt->header;
 
-    if (reqtimeout_loaded && !rrt->set) {
-        rrt = &dflt;
+    if (!st->set && !handshake) {
+        st = &header_dflt;
     }
     memset(out, 0, sizeof(*out));
-    if (!reqtimeout_loaded || rrt->timeout <= 0) {
-        out->timeout = server_timeout;
+    out->sock_timeout = server_timeout;
+    if (!reqtimeout_loaded || !st->set || st->timeout <= 0) {
         return;
     }
-    out->timeout = apr_time_from_sec(rrt->timeout);
-    if (rrt->max_timeout > rrt->timeout) {
-        out->max_timeout = apr_time_from_sec(rrt->max_timeout);
+    out->timeout = apr_time_from_sec(st->timeout);
+    if (st->max_timeout > st->timeout) {
+        out->max_timeout = apr_time_from_sec(st->max_timeout);
     }
-    if (rrt->min_rate > 0) {
-        out->per_byte = APR_USEC_PER_SEC / rrt->min_rate;
+    if (st->min_rate > 0) {
+        out->per_byte = APR_USEC_PER_SEC / st->min_rate;
     }
 }
 
@@ -73,4 +96,38 @@ apr_time_t hyb_head_deadline(const hyb_head_timeout_t *t, apr_time_t start,
         }
     }
     return start + d;
+}
+
+void hyb_head_counted(int lines, apr_uint32_t n_prev, apr_uint32_t n,
+                      apr_uint32_t line_start, apr_uint32_t *before,
+                      apr_uint32_t *after)
+{
+    if (!lines) {
+        *before = *after = n;
+        return;
+    }
+    *before = n_prev;
+    *after = line_start > n_prev ? line_start : n_prev;
+}
+
+apr_time_t hyb_head_due(const hyb_head_timeout_t *t, apr_time_t start,
+                        apr_time_t now, apr_uint32_t before,
+                        apr_uint32_t after)
+{
+    apr_interval_time_t wait;
+
+    if (t->timeout <= 0) {
+        return now + t->sock_timeout;
+    }
+    if (now >= hyb_head_deadline(t, start, before)) {
+        return now;
+    }
+    wait = hyb_head_deadline(t, start, after) - now;
+    if (wait < HYB_RRT_MIN_WAIT) {
+        wait = HYB_RRT_MIN_WAIT;
+    }
+    if (t->sock_timeout > 0 && wait > t->sock_timeout) {
+        wait = t->sock_timeout;
+    }
+    return now + wait;
 }

@@ -188,6 +188,10 @@ typedef struct hyb_conn_t {
     /* Set by the listener before a queue push, read by the worker. */
     int expired;                /* parked connection timed out */
     int head_expired;           /* gathering timed out: reads must not wait */
+    int close_soon;             /* gathering ended by a FIN or a timeout: the
+                                 * answer is followed by a close, handed
+                                 * back to the listener at once; the
+                                 * worker clears it when a head is read */
 
     /* Worker-only. */
     ap_filter_t *expired_f;     /* the no-wait filter while it is in place */
@@ -202,9 +206,16 @@ typedef struct hyb_conn_t {
     hyb_hs_t hs;                /* gathering: scan state */
     hyb_hs_mode_e first_mode;   /* how its listening socket gathers */
     unsigned int hops;          /* times handed to a sibling (handoff.c) */
-    apr_time_t gather_start;    /* gathering: when its first byte came */
+    server_rec *base_s;         /* gathering a new connection: the server
+                                 * the core will give it */
+    apr_time_t gather_start;    /* gathering: when its head's clock started
+                                 * (accept, or the next head's first byte) */
+    apr_time_t gather_due;      /* gathering: when it times out if nothing
+                                 * more comes */
     apr_uint32_t gather_bytes;  /* gathering: bytes available at last look */
+    apr_uint32_t gather_line;   /* gathering: where the open line starts */
     int ip_counted;             /* gathering: counted in the per-IP table */
+    int rdhup;                  /* the peer closed its side (EV_CLOSED) */
 } hyb_conn_t;
 
 #define HYB_JOB_CONN         1
@@ -264,8 +275,11 @@ const char *hyb_set_gather(cmd_parms *cmd, void *d, int on);
 const char *hyb_set_gather_max(cmd_parms *cmd, void *d, const char *arg);
 const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d, const char *arg);
 void *hyb_gather_create_server_config(apr_pool_t *p, server_rec *s);
+void *hyb_gather_merge_server_config(apr_pool_t *p, void *base, void *add);
 void hyb_gather_post_config(apr_pool_t *p, server_rec *main_server);
-const hyb_head_timeout_t *hyb_head_timeout(server_rec *s);
+const hyb_head_timeout_t *hyb_head_timing(server_rec *s, int tls);
+server_rec *hyb_gather_base_server(apr_socket_t *sock);
+hyb_hs_mode_e hyb_gather_first_mode(server_rec *s);
 hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c);
 hyb_hs_mode_e hyb_gather_listener_mode(const ap_listen_rec *lr);
 int hyb_head_ready(int fd, hyb_hs_mode_e mode);     /* 1, 0 or -1 */

@@ -31,7 +31,12 @@
  * one that becomes readable, goes to a worker only when hyb_hs_scan finds
  * its whole request head (or TLS record) in the socket, looked at with
  * MSG_PEEK into one buffer of the listener; until then it waits here
- * (HYB_PARK_GATHER) under its server's head timeout.
+ * (HYB_PARK_GATHER) until the moment mod_reqtimeout (or the core's read
+ * timeout) would end it under event (hyb_head_due, headtime.c), in a
+ * timeout queue kept in order of those moments (hyb_tq_place).  The read
+ * event also asks for EV_CLOSED (EPOLLRDHUP): a peer that closes its side
+ * after part of a head is handed to a worker at once, as event's worker
+ * would read the end of the stream at once.
  */
 #include "hyb.h"
 #include "iptab.h"
@@ -56,9 +61,6 @@
 #define HYB_EMFILE_PAUSE_MS   100
 /* A keep-alive connection idle this long gives its free memory back. */
 #define HYB_TRIM_AFTER        apr_time_from_sec(1)
-/* A gathering connection whose head timeout was extended (MinRate) is
- * looked at again this often until its extended deadline. */
-#define HYB_GATHER_RECHECK    apr_time_from_sec(1)
 /* Bytes of the first look at a head (most heads are shorter). */
 #define HYB_PEEK_FIRST        4096
 
@@ -122,6 +124,7 @@ static hyb_conn_t *hyb_l_conn_of(hyb_tq_entry_t *e)
 }
 
 static void hyb_l_begin_stop(hyb_listener_t *l);
+static void hyb_l_clock(hyb_listener_t *l);
 
 /* ---- connection pools ---------------------------------------------------- */
 
@@ -257,6 +260,7 @@ typedef enum {
  * otherwise be copied up to the limit on every look). */
 static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
 {
+    const unsigned char *lf;
     size_t want = hyb_srv.gather_max < HYB_PEEK_FIRST ? hyb_srv.gather_max
                                                       : HYB_PEEK_FIRST;
     hyb_hs_result_e r = HYB_HS_MORE;
@@ -281,14 +285,22 @@ static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
         return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                ? HYB_HEAD_NONE : HYB_HEAD_GONE;
     }
-    return r == HYB_HS_MORE ? HYB_HEAD_PART : HYB_HEAD_READY;
+    if (r != HYB_HS_MORE) {
+        return HYB_HEAD_READY;
+    }
+    lf = memrchr(l->peek, '\n', (size_t)n);    /* where the open line starts */
+    hc->gather_line = lf ? (apr_uint32_t)(lf - l->peek) + 1 : 0;
+    return HYB_HEAD_PART;
 }
 
-/* Head timeouts follow the connection's server (mod_reqtimeout uses the
- * same); a connection that has no conn_rec yet uses the main server's. */
+/* Head timeouts follow the connection's server, as mod_reqtimeout's do
+ * (c->base_server; for a new connection, the one the core will give it),
+ * and its stage: handshake for a ClientHello, header for an HTTP head. */
 static const hyb_head_timeout_t *hyb_l_head_timeout(const hyb_conn_t *hc)
 {
-    return hyb_head_timeout(hc->c ? hc->c->base_server : ap_server_conf);
+    server_rec *s = hc->c ? hc->c->base_server : hc->base_s;
+
+    return hyb_head_timing(s ? s : ap_server_conf, hyb_hs_tls(&hc->hs));
 }
 
 static int hyb_l_ip_key(hyb_conn_t *hc, const void **key, size_t *len)
@@ -358,22 +370,72 @@ static int hyb_l_ip_admit(hyb_listener_t *l, hyb_conn_t *hc)
     return 0;
 }
 
-/* Wait in the listener for the rest of the head, under the head timeout
- * (or what is left of the drain window of a stopping child). */
+/* Wait in the listener for the rest of the head until it is due (or the
+ * drain window of a stopping child ends): in the ordered queue of its
+ * timing, moved there on each look that changes when it is due. */
 static void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (!hyb_l_ip_admit(l, hc)) {
-        hyb_l_close(l, hc);
-        return;
+    const hyb_head_timeout_t *t = hyb_l_head_timeout(hc);
+    apr_time_t due = hc->gather_due;
+
+    if (hc->parked != HYB_PARK_GATHER) {
+        if (!hyb_l_ip_admit(l, hc)) {
+            hyb_l_close(l, hc);
+            return;
+        }
+        hc->parked = HYB_PARK_GATHER;
+        l->parked[HYB_PARK_GATHER]++;
     }
-    hyb_l_enqueue(l, hc, HYB_PARK_GATHER,
-                  l->stopping ? hyb_srv.drain_timeout
-                              : hyb_l_head_timeout(hc)->timeout);
+    if (l->stopping && due > l->drain_until) {
+        due = l->drain_until;
+    }
+    hyb_tq_place(hyb_tq_set_get_placed(l->tqs, t->timeout ? t->timeout
+                                                          : t->sock_timeout),
+                 &hc->tqe, due);
 }
 
-/* Look again at a connection that gathers (or starts to). */
+/* The head timed out (as mod_reqtimeout or the core's read would have
+ * now): the worker runs it with reads that do not wait, so httpd answers
+ * the timeout as its own read timeout (408 or close, log). */
+static void hyb_l_gather_expire(hyb_listener_t *l, hyb_conn_t *hc)
+{
+    hc->head_expired = 1;
+    hc->close_soon = 1;
+    hc->job.kind = HYB_JOB_CONN;    /* a 408 to write: never handed off */
+    hyb_l_dispatch(l, hc);
+}
+
+/* After a look at a head still incomplete (first: its first look; n_prev
+ * bytes were in at the previous one): when it is due, from l->now (fresh).
+ * Due already (bytes after the deadline): it times out now. */
+static void hyb_l_gather_wait(hyb_listener_t *l, hyb_conn_t *hc,
+                              apr_uint32_t n_prev, int first)
+{
+    apr_uint32_t before, after;
+
+    if (!first && hc->gather_bytes == n_prev) {
+        return;                 /* nothing new: due as before */
+    }
+    hyb_head_counted(!hyb_hs_tls(&hc->hs), n_prev, hc->gather_bytes,
+                     hc->gather_line, &before, &after);
+    hc->gather_due = hyb_head_due(hyb_l_head_timeout(hc), hc->gather_start,
+                                  l->now, before, after);
+    if (hc->gather_due <= l->now && !first) {
+        hyb_l_gather_expire(l, hc);
+        return;
+    }
+    hyb_l_gather_park(l, hc);
+}
+
+/* Look again at a connection that gathers (or starts to).  A peer that
+ * closed its side sends nothing more: part of a head goes to a worker,
+ * which reads it and the end of the stream and answers as under event
+ * (400, or a silent close); a new connection with no byte is closed. */
 static void hyb_l_gather(hyb_listener_t *l, hyb_conn_t *hc)
 {
+    apr_uint32_t n_prev = hc->gather_bytes;
+    int first = hc->parked != HYB_PARK_GATHER;
+
     switch (hyb_l_look(l, hc)) {
     case HYB_HEAD_READY:
         hyb_l_dispatch(l, hc);
@@ -386,21 +448,36 @@ static void hyb_l_gather(hyb_listener_t *l, hyb_conn_t *hc)
             hyb_l_close(l, hc);     /* closed before a byte: nothing to run */
         }
         break;
+    case HYB_HEAD_PART:
+        if (hc->rdhup) {
+            hc->close_soon = 1;
+            hyb_l_dispatch(l, hc);
+            break;
+        }
+        hyb_l_gather_wait(l, hc, n_prev, first);
+        break;
     default:
-        if (hc->parked != HYB_PARK_GATHER) {
-            hyb_l_gather_park(l, hc);
+        if (first) {
+            hyb_l_gather_wait(l, hc, 0, 1);
         }
         break;
     }
 }
 
 /* A new connection: to a worker at once without gathering, else once its
- * first head is in. */
+ * first head is in.  Gathered as the server the core will give it says
+ * (TLS record or HTTP head, and that server's timeouts), on a clock read
+ * now: the loop's time may be from before an idle spell. */
 static void hyb_l_start_new(hyb_listener_t *l, hyb_conn_t *hc)
 {
     if (!hyb_srv.gather) {
         hyb_l_dispatch(l, hc);
         return;
+    }
+    l->now = apr_time_now();
+    hc->base_s = hyb_gather_base_server(hc->sock);
+    if (hc->base_s) {
+        hc->first_mode = hyb_gather_first_mode(hc->base_s);
     }
     hyb_hs_init(&hc->hs, hc->first_mode);
     hc->gather_start = l->now;
@@ -419,12 +496,18 @@ static void hyb_l_ka_readable(hyb_listener_t *l, hyb_conn_t *hc)
     }
     hyb_hs_init(&hc->hs, hc->gather_mode);
     hc->gather_start = l->now;
+    hc->gather_bytes = 0;
     switch (hyb_l_look(l, hc)) {
     case HYB_HEAD_NONE:
         break;
     case HYB_HEAD_PART:
+        if (hc->rdhup) {
+            hc->close_soon = 1;
+            hyb_l_dispatch(l, hc);  /* no more will come: the core answers */
+            break;
+        }
         hyb_l_unqueue(l, hc);
-        hyb_l_gather_park(l, hc);
+        hyb_l_gather_wait(l, hc, 0, 1);
         break;
     default:
         hyb_l_dispatch(l, hc);
@@ -432,25 +515,12 @@ static void hyb_l_ka_readable(hyb_listener_t *l, hyb_conn_t *hc)
     }
 }
 
-/* The head timeout of a gathering connection came: extended by what it
- * sent (MinRate), else the worker runs it with reads that do not wait, so
- * httpd answers the timeout as its own read timeout (408, log, close). */
+/* A gathering connection came out of its queue: it is due (its due time
+ * is exact, every look that brought bytes recomputed it), or the drain
+ * window of a stopping child ended. */
 static void hyb_l_gather_expired(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    apr_time_t deadline = hyb_head_deadline(hyb_l_head_timeout(hc),
-                                            hc->gather_start, hc->gather_bytes);
-
-    if (l->stopping && deadline > l->drain_until) {
-        deadline = l->drain_until;
-    }
-    if (deadline > l->now) {
-        hyb_tq_append(hyb_tq_set_get(l->tqs, HYB_GATHER_RECHECK), &hc->tqe,
-                      l->now);
-        return;
-    }
-    hc->head_expired = 1;
-    hc->job.kind = HYB_JOB_CONN;    /* a 408 to write: never handed off */
-    hyb_l_dispatch(l, hc);
+    hyb_l_gather_expire(l, hc);
 }
 
 /* ---- per-connection events ------------------------------------------------- */
@@ -471,7 +541,11 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
     hyb_conn_t *hc = arg;
     hyb_listener_t *l = hc->child->listener;
 
-    (void)fd; (void)what;
+    (void)fd;
+    if (what & EV_CLOSED) {
+        hc->rdhup = 1;          /* sticky: FIN (or RST) is reported once */
+    }
+    hyb_l_clock(l);
     switch (hc->parked) {
     case HYB_PARK_NONE:
         /* A worker owns it: checked when it parks.  If the worker hands
@@ -516,14 +590,16 @@ static void hyb_l_on_write(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Register the persistent edge-triggered read event (once per connection). */
+/* Register the persistent edge-triggered read event (once per connection),
+ * with EV_CLOSED (EPOLLRDHUP): the end of the stream after unread bytes,
+ * which MSG_PEEK never shows. */
 static int hyb_l_watch_read(hyb_listener_t *l, hyb_conn_t *hc)
 {
     if (hc->rev_added) {
         return 1;
     }
-    event_assign(&hc->rev, l->base, hc->fd, EV_READ | EV_PERSIST | EV_ET,
-                 hyb_l_on_read, hc);
+    event_assign(&hc->rev, l->base, hc->fd,
+                 EV_READ | EV_CLOSED | EV_PERSIST | EV_ET, hyb_l_on_read, hc);
     if (event_add(&hc->rev, NULL) != 0) {
         return 0;
     }

@@ -462,8 +462,8 @@ AP_DECLARE_MODULE(mpm_hybrid) = {
     NULL,                       /* create per-directory config structure */
     NULL,                       /* merge per-directory config structures */
     hyb_gather_create_server_config, /* create per-server config structure */
-    NULL,                       /* merge per-server config structures */
+    hyb_gather_merge_server_config, /* merge per-server config structures */
     hyb_cmds,                   /* command apr_table_t */
     hyb_register_hooks,         /* register hooks */
-    AP_MODULE_FLAG_NONE
+    AP_MODULE_FLAG_ALWAYS_MERGE /* a merged struct for every vhost */
 };

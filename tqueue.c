@@ -26,6 +26,7 @@ void hyb_tq_init(hyb_tq_t *q, apr_interval_time_t timeout)
     q->timeout = timeout;
     q->head = q->tail = NULL;
     q->count = 0;
+    q->placed = 0;
 }
 
 /* Append at the tail.  An entry still queued somewhere is first removed
@@ -74,6 +75,72 @@ void hyb_tq_remove(hyb_tq_entry_t *e)
     q->count--;
 }
 
+/* Link e (not queued) in q right after `after` (NULL: at the head). */
+static void tq_link_after(hyb_tq_t *q, hyb_tq_entry_t *after, hyb_tq_entry_t *e)
+{
+    e->prev = after;
+    e->next = after ? after->next : q->head;
+    if (e->next) {
+        e->next->prev = e;
+    }
+    else {
+        q->tail = e;
+    }
+    if (after) {
+        after->next = e;
+    }
+    else {
+        q->head = e;
+    }
+    e->q = q;
+    q->count++;
+}
+
+/* The entry e goes right after in q (NULL: at the head), searched from
+ * `from` (an entry of q, or NULL) towards its place and from the end of q
+ * it moves towards, one step of each in turn. */
+static hyb_tq_entry_t *tq_find_place(hyb_tq_t *q, hyb_tq_entry_t *from,
+                                     apr_time_t expiry)
+{
+    hyb_tq_entry_t *a, *b;
+
+    if (from && from->expiry > expiry) {        /* earlier: walk back */
+        for (a = from, b = q->head;; a = a->prev, b = b->next) {
+            if (!a || a->expiry <= expiry) {
+                return a;
+            }
+            if (b->expiry > expiry) {
+                return b->prev;
+            }
+        }
+    }
+    for (a = from, b = q->tail;; b = b->prev) { /* later: walk forward */
+        if (!b || b->expiry <= expiry) {
+            return b;
+        }
+        if (a) {
+            if (!a->next || a->next->expiry > expiry) {
+                return a;
+            }
+            a = a->next;
+        }
+    }
+}
+
+void hyb_tq_place(hyb_tq_t *q, hyb_tq_entry_t *e, apr_time_t expiry)
+{
+    hyb_tq_entry_t *from = NULL;
+
+    if (e->q == q) {
+        from = e->prev ? e->prev : e->next;
+    }
+    if (e->q) {
+        hyb_tq_remove(e);
+    }
+    e->expiry = expiry;
+    tq_link_after(q, tq_find_place(q, from, expiry), e);
+}
+
 hyb_tq_entry_t *hyb_tq_pop_expired(hyb_tq_t *q, apr_time_t now)
 {
     hyb_tq_entry_t *e = q->head;
@@ -112,13 +179,14 @@ static void set_grow(hyb_tq_set_t *s)
     s->capacity = cap;
 }
 
-hyb_tq_t *hyb_tq_set_get(hyb_tq_set_t *s, apr_interval_time_t timeout)
+static hyb_tq_t *set_get(hyb_tq_set_t *s, apr_interval_time_t timeout,
+                         int placed)
 {
     hyb_tq_t *q;
     unsigned int i;
 
     for (i = 0; i < s->nqueues; i++) {
-        if (s->queues[i]->timeout == timeout) {
+        if (s->queues[i]->timeout == timeout && s->queues[i]->placed == placed) {
             return s->queues[i];
         }
     }
@@ -127,8 +195,19 @@ hyb_tq_t *hyb_tq_set_get(hyb_tq_set_t *s, apr_interval_time_t timeout)
     }
     q = apr_palloc(s->pool, sizeof(*q));
     hyb_tq_init(q, timeout);
+    q->placed = placed;
     s->queues[s->nqueues++] = q;
     return q;
+}
+
+hyb_tq_t *hyb_tq_set_get(hyb_tq_set_t *s, apr_interval_time_t timeout)
+{
+    return set_get(s, timeout, 0);
+}
+
+hyb_tq_t *hyb_tq_set_get_placed(hyb_tq_set_t *s, apr_interval_time_t key)
+{
+    return set_get(s, key, 1);
 }
 
 /* The non-empty queue whose head expires first, or NULL. */

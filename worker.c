@@ -55,7 +55,7 @@ static int hyb_conn_park(hyb_run_t *run, hyb_park_e kind)
     }
     hc->c->sbh = NULL;          /* no scoreboard writes while parked */
     hc->park = kind;
-    if (kind == HYB_PARK_WRITE || kind == HYB_PARK_WAITIO) {
+    if (kind == HYB_PARK_WRITE || kind == HYB_PARK_WAITIO || hc->close_soon) {
         hyb_inbox_push(hc->child->inbox, &hc->job);
     }
     else {
@@ -468,6 +468,7 @@ static int hyb_post_read_request(request_rec *r)
                         ? r->server : r->connection->base_server;
         hc->ka_timeout = s->keep_alive_timeout;
         hc->io_timeout = r->server->timeout;
+        hc->close_soon = 0;     /* a head was read after all */
         hyb_gather_remove_nowait(hc);
     }
     return OK;

@@ -249,6 +249,49 @@ static void test_set_pop_all_expired(void **state)
     assert_int_equal(hyb_tq_set_next_expiry(s), T0 + 10);
 }
 
+/* A placed queue stays in expiry order whatever is placed or moved, and
+ * is a queue of its own next to the FIFO queue of the same timeout. */
+static void test_placed_queue_keeps_order(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_tq_set_t *s = hyb_tq_set_create(p);
+    hyb_tq_t *q = hyb_tq_set_get_placed(s, 100);
+    hyb_tq_entry_t e[64], *it;
+    unsigned int seed = 7, i, n;
+    apr_time_t last;
+
+    memset(e, 0, sizeof(e));
+    assert_true(q != hyb_tq_set_get(s, 100));
+    assert_true(q == hyb_tq_set_get_placed(s, 100));
+    for (i = 0; i < 3000; i++) {
+        hyb_tq_entry_t *x = &e[(seed = seed * 1103515245u + 12345u) % 64];
+        apr_time_t when = T0 + (seed >> 8) % 50;
+        if ((seed >> 20) % 5 == 0) {
+            hyb_tq_remove(x);
+            continue;
+        }
+        hyb_tq_place(q, x, when);
+        assert_true(x->expiry == when && x->q == q);
+        for (it = q->head, n = 0, last = 0; it; it = it->next, n++) {
+            assert_true(it->expiry >= last);
+            assert_true(it->next || it == q->tail);
+            assert_true(!it->next || it->next->prev == it);
+            last = it->expiry;
+        }
+        assert_int_equal(n, q->count);
+    }
+    /* ties keep their order: placed later, popped later */
+    while ((it = hyb_tq_pop_expired(q, T0 * 2)) != NULL) {
+        it->q = NULL;
+    }
+    hyb_tq_place(q, &e[0], T0 + 5);
+    hyb_tq_place(q, &e[1], T0 + 5);
+    hyb_tq_place(q, &e[2], T0 + 1);
+    assert_ptr_equal(hyb_tq_set_pop_expired(s, T0 + 5), &e[2]);
+    assert_ptr_equal(hyb_tq_set_pop_expired(s, T0 + 5), &e[0]);
+    assert_ptr_equal(hyb_tq_set_pop_expired(s, T0 + 5), &e[1]);
+}
+
 static const struct CMUnitTest tqueue_tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, hyb_test_pool_setup, \
                                              hyb_test_pool_teardown)
@@ -260,6 +303,7 @@ static const struct CMUnitTest tqueue_tests[] = {
     T(test_set_get_creates_once),
     T(test_set_global_order),
     T(test_set_pop_all_expired),
+    T(test_placed_queue_keeps_order),
 #undef T
 };
 
