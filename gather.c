@@ -17,6 +17,7 @@
  * connection.  The arithmetic is in headtime.c.
  */
 #include "hyb.h"
+#include "sock.h"
 
 #include "http_protocol.h"
 #include "http_request.h"
@@ -24,9 +25,6 @@
 #include "http_vhost.h"
 #include "util_filter.h"
 
-#include <sys/socket.h>
-#include <poll.h>
-#include <errno.h>
 #include <apr_strings.h>
 
 /* Bytes a worker peeks to see whether the next request head is complete
@@ -360,17 +358,6 @@ hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c)
                                                                : HYB_HS_AUTO;
 }
 
-/* 1 when the peer has closed its side (or the socket has an error): no
- * more bytes will come after those already in the socket, which MSG_PEEK
- * returns without ever saying so. */
-static int hyb_sock_closed(int fd)
-{
-    struct pollfd pfd = { fd, POLLRDHUP, 0 };
-
-    return poll(&pfd, 1, 0) > 0
-           && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
 /* Worker: 1 when the next request can be served without waiting (a whole
  * head, EOF or an error, also after part of a head: the core then answers
  * as under event); 0 when nothing came yet and -1 when part of a head did
@@ -379,22 +366,23 @@ static int hyb_sock_closed(int fd)
 int hyb_head_ready(int fd, hyb_hs_mode_e mode)
 {
     unsigned char buf[HYB_WORKER_PEEK];
+    apr_uint32_t seen = 0;
     hyb_hs_t hs;
-    ssize_t n;
 
     if (mode == HYB_HS_AUTO) {
         return hyb_sock_readable(fd);
     }
-    n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-    if (n <= 0) {
-        return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK
-                          && errno != EINTR);
-    }
     hyb_hs_init(&hs, mode);
-    if (hyb_hs_scan(&hs, buf, (size_t)n, sizeof(buf)) == HYB_HS_DONE) {
+    switch (hyb_sock_peek_head(fd, &hs, buf, sizeof(buf), sizeof(buf),
+                               &seen)) {
+    case HYB_SOCK_NOTHING:
+        return 0;
+    case HYB_SOCK_GONE:
+    case HYB_SOCK_WHOLE:
         return 1;
+    default:
+        return hyb_sock_closed(fd) ? 1 : -1;
     }
-    return hyb_sock_closed(fd) ? 1 : -1;
 }
 
 /* 1 when the brigade holds a line feed (a whole line for AP_MODE_GETLINE). */

@@ -267,7 +267,6 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg);
 hyb_conn_t *hyb_conn_get(conn_rec *c);
 apr_status_t hyb_register_timed_callback(apr_time_t t, ap_mpm_callback_fn_t *cb,
                                          void *baton);
-int hyb_sock_readable(int fd);
 void hyb_worker_register_hooks(void);
 
 /* gather.c */

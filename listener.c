@@ -41,6 +41,7 @@
 #include "hyb.h"
 #include "iptab.h"
 #include "fdbudget.h"
+#include "sock.h"
 
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -224,27 +225,6 @@ static void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
     }
 }
 
-/* Lingering close: read and discard until the socket is empty (the read
- * event is edge-triggered); 1 when the peer is done (EOF/error).  Bounded
- * so one fast sender cannot hold the loop: the rest waits for its next
- * edge or the linger timeout. */
-static int hyb_l_drain(hyb_conn_t *hc)
-{
-    char buf[8192];
-    int i;
-
-    for (i = 0; i < 128; i++) {
-        ssize_t n = recv(hc->fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (n == 0) {
-            return 1;
-        }
-        if (n < 0) {
-            return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-        }
-    }
-    return 0;
-}
-
 /* ---- gathering request heads ---------------------------------------------- */
 
 typedef enum {
@@ -254,41 +234,24 @@ typedef enum {
     HYB_HEAD_GONE               /* EOF or error: send a worker (or close) */
 } hyb_head_e;
 
-/* Look at what the client has sent so far; nothing is consumed.  A first
- * small peek serves the usual head; the whole limit is copied only when
- * the head is longer (a body or a large upload behind a head would
- * otherwise be copied up to the limit on every look). */
+/* Look at what the client has sent so far; nothing is consumed (the
+ * peek-and-scan and its buffer rule are hyb_sock_peek_head's). */
 static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
 {
     const unsigned char *lf;
-    size_t want = hyb_srv.gather_max < HYB_PEEK_FIRST ? hyb_srv.gather_max
-                                                      : HYB_PEEK_FIRST;
-    hyb_hs_result_e r = HYB_HS_MORE;
-    ssize_t n;
 
-    for (;;) {
-        n = recv(hc->fd, l->peek, want, MSG_PEEK | MSG_DONTWAIT);
-        if (n <= 0) {
-            break;
-        }
-        hc->gather_bytes = (apr_uint32_t)n;
-        r = hyb_hs_scan(&hc->hs, l->peek, (size_t)n, hyb_srv.gather_max);
-        if (r != HYB_HS_MORE || (size_t)n < want || want == hyb_srv.gather_max) {
-            break;
-        }
-        want = hyb_srv.gather_max;      /* the buffer was full: look further */
-    }
-    if (n == 0) {
+    switch (hyb_sock_peek_head(hc->fd, &hc->hs, l->peek, HYB_PEEK_FIRST,
+                               hyb_srv.gather_max, &hc->gather_bytes)) {
+    case HYB_SOCK_NOTHING:
+        return HYB_HEAD_NONE;
+    case HYB_SOCK_GONE:
         return HYB_HEAD_GONE;
-    }
-    if (n < 0) {
-        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-               ? HYB_HEAD_NONE : HYB_HEAD_GONE;
-    }
-    if (r != HYB_HS_MORE) {
+    case HYB_SOCK_PART:
+        break;
+    default:
         return HYB_HEAD_READY;
     }
-    lf = memrchr(l->peek, '\n', (size_t)n);    /* where the open line starts */
+    lf = memrchr(l->peek, '\n', hc->gather_bytes);   /* the open line */
     hc->gather_line = lf ? (apr_uint32_t)(lf - l->peek) + 1 : 0;
     return HYB_HEAD_PART;
 }
@@ -570,7 +533,7 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
         }
         break;
     case HYB_PARK_LINGER:
-        if (hyb_l_drain(hc)) {
+        if (hyb_sock_drain(hc->fd)) {
             hyb_l_close(l, hc);
         }
         break;
@@ -648,7 +611,7 @@ static void hyb_l_park_linger(hyb_listener_t *l, hyb_conn_t *hc)
 {
     int short_linger = hc->linger_short || l->stopping;
 
-    if (hyb_l_drain(hc) || !hyb_l_watch_read(l, hc)) {
+    if (hyb_sock_drain(hc->fd) || !hyb_l_watch_read(l, hc)) {
         hyb_l_close(l, hc);
         return;
     }

@@ -13,6 +13,8 @@
 #include "http_request.h"
 #include "http_vhost.h"
 
+#include "sock.h"
+
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -90,18 +92,6 @@ static int hyb_step_process(hyb_run_t *run)
         hyb_conn_set_state(hc, CONN_STATE_WRITE_COMPLETION, "flush first");
     }
     return 0;
-}
-
-/* 1 when a read would not block (data, EOF or error).  Checked before a
- * connection is parked for reading: the listener's edge-triggered event only
- * reports data that arrives later, so what is already in the socket must be
- * served now. */
-int hyb_sock_readable(int fd)
-{
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-
-    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 /* Before keep-alive: is the next request already whole?  Also records how
