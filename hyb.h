@@ -224,16 +224,6 @@ typedef struct hyb_conn_t {
 #define HYB_JOB_CONN_NEW     4  /* a connection no worker has run yet; the
                                  * worker makes it HYB_JOB_CONN */
 
-/* A timed callback: registered by any thread (inbox), armed by the listener,
- * run by a worker (queue), then freed by that worker. */
-typedef struct hyb_timer_t {
-    hyb_job_t job;
-    struct event ev;            /* listener */
-    apr_time_t when;
-    ap_mpm_callback_fn_t *cb;
-    void *baton;
-} hyb_timer_t;
-
 typedef struct hyb_worker_arg_t {
     hyb_child_t *child;
     int index;                  /* thread slot in the scoreboard */
@@ -265,8 +255,6 @@ void hyb_listener_token_popped(hyb_child_t *ch);
 /* worker.c */
 void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg);
 hyb_conn_t *hyb_conn_get(conn_rec *c);
-apr_status_t hyb_register_timed_callback(apr_time_t t, ap_mpm_callback_fn_t *cb,
-                                         void *baton);
 void hyb_worker_register_hooks(void);
 
 /* gather.c */

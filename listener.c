@@ -42,6 +42,7 @@
 #include "iptab.h"
 #include "fdbudget.h"
 #include "sock.h"
+#include "timers.h"
 
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -680,64 +681,13 @@ static void hyb_l_clock(hyb_listener_t *l)
     }
 }
 
-/* ---- timed callbacks ----------------------------------------------------- */
-
-static void hyb_l_on_timed(evutil_socket_t fd, short what, void *arg)
-{
-    hyb_timer_t *tm = arg;
-    hyb_listener_t *l = hyb_child_current()->listener;
-
-    (void)fd; (void)what;
-    if (hyb_queue_push(l->ch->queue, &tm->job) != APR_SUCCESS) {
-        free(tm);               /* exiting: pending callbacks are dropped */
-    }
-}
-
-static void hyb_l_arm_timed(hyb_listener_t *l, hyb_timer_t *tm)
-{
-    apr_interval_time_t delta = tm->when - l->now;
-    struct timeval tv;
-
-    if (delta < 0) {
-        delta = 0;
-    }
-    tv.tv_sec = apr_time_sec(delta);
-    tv.tv_usec = apr_time_usec(delta);
-    evtimer_assign(&tm->ev, l->base, hyb_l_on_timed, tm);
-    evtimer_add(&tm->ev, &tv);
-}
-
-/* Any thread of the child (the hook of ap_mpm_register_timed_callback):
- * the callback runs on a worker after t; callbacks cannot be cancelled,
- * and pending ones are dropped when the child exits, as under event. */
-apr_status_t hyb_register_timed_callback(apr_time_t t, ap_mpm_callback_fn_t *cb,
-                                         void *baton)
-{
-    hyb_child_t *ch = hyb_child_current();
-    hyb_timer_t *tm;
-
-    if (!ch) {
-        return APR_ENOTIMPL;    /* the parent serves nothing */
-    }
-    tm = calloc(1, sizeof(*tm));
-    if (!tm) {
-        return APR_ENOMEM;
-    }
-    tm->job.kind = HYB_JOB_TIMER;
-    tm->when = apr_time_now() + t;
-    tm->cb = cb;
-    tm->baton = baton;
-    hyb_inbox_push(ch->inbox, &tm->job);
-    return APR_SUCCESS;
-}
-
 static void hyb_l_park_list(hyb_listener_t *l, hyb_job_t *job)
 {
     while (job) {
         hyb_job_t *next = job->next;
         job->next = NULL;
         if (job->kind == HYB_JOB_TIMER) {
-            hyb_l_arm_timed(l, (hyb_timer_t *)job);
+            hyb_timer_listener_arm(l->base, l->now, job);
         }
         else {
             hyb_l_park(l, (hyb_conn_t *)job);

@@ -14,9 +14,9 @@
 #include "http_vhost.h"
 
 #include "sock.h"
+#include "timers.h"
 
 #include <sys/socket.h>
-#include <stdlib.h>
 #include <errno.h>
 
 
@@ -184,33 +184,8 @@ static int hyb_step_suspended(hyb_run_t *run)
 
     ap_run_suspend_connection(hc->c, hc->r);
     hc->c->sbh = NULL;
-    apr_thread_mutex_lock(ch->susp_mutex);
-    hc->job.next = (hyb_job_t *)ch->suspended;
-    ch->suspended = hc;
-    apr_thread_mutex_unlock(ch->susp_mutex);
+    hyb_susp_worker_add(ch, hc);
     return 1;
-}
-
-/* Take the suspended connections that are no longer SUSPENDED. */
-static hyb_conn_t *hyb_take_unsuspended(hyb_child_t *ch)
-{
-    hyb_conn_t **pp, *done = NULL;
-
-    apr_thread_mutex_lock(ch->susp_mutex);
-    pp = &ch->suspended;
-    while (*pp) {
-        hyb_conn_t *hc = *pp;
-        if (hc->cs.state != CONN_STATE_SUSPENDED) {
-            *pp = (hyb_conn_t *)hc->job.next;
-            hc->job.next = (hyb_job_t *)done;
-            done = hc;
-        }
-        else {
-            pp = (hyb_conn_t **)&hc->job.next;
-        }
-    }
-    apr_thread_mutex_unlock(ch->susp_mutex);
-    return done;
 }
 
 static int hyb_step_linger(hyb_run_t *run)
@@ -341,14 +316,13 @@ static void hyb_conn_unsuspend(hyb_run_t *run)
 
 /* Worker: run a timed callback, then continue the connections it (or an
  * earlier callback) released from SUSPENDED. */
-static void hyb_run_timer(hyb_run_t *run, hyb_timer_t *tm)
+static void hyb_run_timer(hyb_run_t *run, hyb_job_t *tm)
 {
     hyb_child_t *ch = hyb_child_current();
     hyb_conn_t *hc;
 
-    tm->cb(tm->baton);
-    free(tm);
-    hc = hyb_take_unsuspended(ch);
+    hyb_timer_worker_run(tm);
+    hc = hyb_susp_worker_take_released(ch);
     while (hc) {
         hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
         hc->job.next = NULL;
@@ -399,7 +373,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
             continue;
         }
         if (job->kind == HYB_JOB_TIMER) {
-            hyb_run_timer(&run, (hyb_timer_t *)job);
+            hyb_run_timer(&run, job);
             ap_update_child_status_from_indexes(run.slot, run.index,
                                                 SERVER_READY, NULL);
             continue;
@@ -497,6 +471,6 @@ void hyb_worker_register_hooks(void)
     ap_hook_post_read_request(hyb_post_read_request, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_connection(hyb_pre_connection, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_protocol_switch(hyb_protocol_switch, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    ap_hook_mpm_register_timed_callback(hyb_register_timed_callback, NULL, NULL,
+    ap_hook_mpm_register_timed_callback(hyb_timer_any_register, NULL, NULL,
                                         APR_HOOK_MIDDLE);
 }
