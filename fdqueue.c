@@ -282,21 +282,6 @@ int hyb_queue_arm_idle_notify_if(hyb_queue_t *q, hyb_queue_cond_fn *cond,
     return yes;
 }
 
-int hyb_queue_starved(hyb_queue_t *q)
-{
-    hyb_queue_snap_t s;
-
-    return hyb_queue_arm_idle_notify_if(q, hyb_queue_starved_of, &s);
-}
-
-int hyb_queue_load(hyb_queue_t *q)
-{
-    hyb_queue_snap_t s;
-
-    hyb_queue_arm_idle_notify_if(q, hyb_queue_busy_of, &s);
-    return hyb_queue_load_of(&s);
-}
-
 /* Listener thread.  Unlink and return the oldest queued job of `kind` that
  * no worker is coming for (the first `claimed` jobs are spoken for by
  * workers already woken), or NULL. */

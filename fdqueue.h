@@ -85,11 +85,6 @@ typedef int hyb_queue_cond_fn(const hyb_queue_snap_t *s);
 int hyb_queue_arm_idle_notify_if(hyb_queue_t *q, hyb_queue_cond_fn *cond,
                                  hyb_queue_snap_t *s);
 
-/* Transitional, until listener.c takes admit.c's answers: the two calls
- * it used, now written with the ones above. */
-int hyb_queue_starved(hyb_queue_t *q);  /* arm_idle_notify_if(starved_of) */
-int hyb_queue_load(hyb_queue_t *q);     /* arm_idle_notify_if(busy_of), load */
-
 /* Unlink the oldest queued job of `kind` that no already-woken worker is
  * coming for; NULL when there is none. */
 hyb_job_t *hyb_queue_take_waiting(hyb_queue_t *q, int kind);

@@ -247,10 +247,10 @@ void hyb_child_request_exit(hyb_child_t *ch);
 hyb_exit_mode_e hyb_child_exit_mode(hyb_child_t *ch);
 
 /* listener.c */
-apr_status_t hyb_listener_create(hyb_child_t *ch);
+apr_status_t hyb_listener_main_create(hyb_child_t *ch);
 void *APR_THREAD_FUNC hyb_listener_main(apr_thread_t *thd, void *arg);
-void hyb_listener_wake(hyb_child_t *ch);
-void hyb_listener_token_popped(hyb_child_t *ch);
+void hyb_listener_any_wake(hyb_child_t *ch);
+void hyb_listener_worker_token_popped(hyb_child_t *ch);
 
 /* worker.c */
 void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg);

@@ -369,7 +369,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
             continue;
         }
         if (job->kind == HYB_JOB_ACCEPT_TOKEN) {
-            hyb_listener_token_popped(ch);
+            hyb_listener_worker_token_popped(ch);
             continue;
         }
         if (job->kind == HYB_JOB_TIMER) {
