@@ -72,7 +72,7 @@ static hyb_admit_verdict_t hyb_l_admit(hyb_listener_t *l,
     s.stopping = l->stopping;
     s.paused = l->paused;
     s.token_popped = apr_atomic_read32(&l->token_popped) != 0;
-    s.gathering = (int)l->parked[HYB_PARK_GATHER];
+    s.gathering = (int)l->count_at[HYB_AT_GATHER];
     s.load_hint = word ? (int)*word : HYB_ADMIT_UNKNOWN;
     for (i = 0; i < 4; i++) {       /* three facts, each asked once */
         v = hyb_admit_decide(&s);

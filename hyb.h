@@ -145,16 +145,29 @@ struct hyb_child_t {
 
 /* ---- a connection ------------------------------------------------------- */
 
+/* What a worker asks when it hands a connection back (hc->ask; written
+ * by the worker before the inbox push, read by the listener after). */
 typedef enum {
-    HYB_PARK_NONE = 0,          /* owned by a worker */
-    HYB_PARK_KEEPALIVE,         /* wait for the next request */
-    HYB_PARK_WRITE,             /* write completion, poll per sense */
-    HYB_PARK_WAITIO,            /* CONN_STATE_ASYNC_WAITIO, poll per sense */
-    HYB_PARK_LINGER,            /* drain after shutdown(WR) */
-    HYB_PARK_GATHER,            /* listener only: waiting for a whole
-                                 * request head (or TLS record) */
-    HYB_PARK_CLOSE              /* close now */
-} hyb_park_e;
+    HYB_ASK_NONE = 0,           /* nothing: the worker runs it */
+    HYB_ASK_KEEPALIVE,          /* wait for the next request */
+    HYB_ASK_WRITE,              /* write completion, poll per sense */
+    HYB_ASK_WAITIO,             /* CONN_STATE_ASYNC_WAITIO, poll per sense */
+    HYB_ASK_LINGER,             /* drain after shutdown(WR) */
+    HYB_ASK_CLOSE               /* close now */
+} hyb_ask_e;
+
+/* Where the listener keeps a connection (hc->place; listener only).  Also
+ * the index of the listener's per-place counts, HYB_AT_NUM of them. */
+typedef enum {
+    HYB_AT_NONE = 0,            /* not parked: in the queue or a worker */
+    HYB_AT_KEEPALIVE,
+    HYB_AT_WRITE,
+    HYB_AT_WAITIO,
+    HYB_AT_LINGER,
+    HYB_AT_GATHER,              /* waiting for a whole request head (or
+                                 * TLS record) */
+    HYB_AT_NUM                  /* count sentinel, not a place */
+} hyb_place_e;
 
 typedef struct hyb_conn_t {
     hyb_job_t job;              /* queue / inbox link: owner is the holder */
@@ -169,7 +182,7 @@ typedef struct hyb_conn_t {
 
     /* Set by the worker that hands the connection back (before the inbox
      * push), read by the listener after it. */
-    hyb_park_e park;
+    hyb_ask_e ask;
     apr_interval_time_t ka_timeout;     /* per-vhost KeepAliveTimeout */
     apr_interval_time_t io_timeout;     /* per-vhost Timeout */
     int linger_short;
@@ -197,10 +210,10 @@ typedef struct hyb_conn_t {
     ap_filter_t *expired_f;     /* the no-wait filter while it is in place */
 
     /* Listener-only. */
-    hyb_park_e parked;          /* where it waits now (NONE: in a worker) */
+    hyb_place_e place;          /* where it waits now */
     int rev_added, wev_added;
     struct event rev, wev;
-    hyb_tq_entry_t tqe;          /* in the timeout queue of its park kind */
+    hyb_tq_entry_t tqe;          /* in the timeout queue of its place */
     hyb_tq_entry_t trim_e;       /* in the listener's memory-trim queue */
     apr_time_t linger_deadline;
     hyb_hs_t hs;                /* gathering: scan state */

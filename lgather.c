@@ -3,7 +3,7 @@
  * worker only when hyb_hs_scan finds its whole request head (or TLS
  * record) in the socket, looked at with MSG_PEEK into one buffer of the
  * listener (hyb_sock_peek_head); until then it waits here
- * (HYB_PARK_GATHER) until the moment mod_reqtimeout (or the core's read
+ * (HYB_AT_GATHER) until the moment mod_reqtimeout (or the core's read
  * timeout) would end it under event (hyb_head_due, headtime.c), in a
  * timeout queue kept in order of those moments (hyb_tq_place).  The read
  * event also asks for EV_CLOSED (EPOLLRDHUP): a peer that closes its side
@@ -139,13 +139,14 @@ void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc)
     const hyb_head_timeout_t *t = hyb_l_head_timeout(hc);
     apr_time_t due = hc->gather_due;
 
-    if (hc->parked != HYB_PARK_GATHER) {
+    if (hc->place != HYB_AT_GATHER) {
+        AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE);
         if (!hyb_l_ip_admit(l, hc)) {
             hyb_l_close(l, hc);
             return;
         }
-        hc->parked = HYB_PARK_GATHER;
-        l->parked[HYB_PARK_GATHER]++;
+        hc->place = HYB_AT_GATHER;
+        l->count_at[HYB_AT_GATHER]++;
     }
     if (l->stopping && due > l->drain_until) {
         due = l->drain_until;
@@ -195,7 +196,7 @@ static void hyb_l_gather_wait(hyb_listener_t *l, hyb_conn_t *hc,
 void hyb_l_gather(hyb_listener_t *l, hyb_conn_t *hc)
 {
     apr_uint32_t n_prev = hc->gather_bytes;
-    int first = hc->parked != HYB_PARK_GATHER;
+    int first = hc->place != HYB_AT_GATHER;
 
     switch (hyb_l_look(l, hc)) {
     case HYB_HEAD_READY:

@@ -69,34 +69,37 @@ void hyb_l_put_pool(hyb_listener_t *l, apr_pool_t *p)
 static void hyb_l_publish(hyb_listener_t *l)
 {
     hyb_sb_publish_counts(l->ch->slot, l->conns,
-                          l->parked[HYB_PARK_KEEPALIVE],
-                          l->parked[HYB_PARK_WRITE],
-                          l->parked[HYB_PARK_WAITIO],
-                          l->parked[HYB_PARK_LINGER], 0);
-    hyb_status_set_gathering(l->ch->slot, l->parked[HYB_PARK_GATHER]);
+                          l->count_at[HYB_AT_KEEPALIVE],
+                          l->count_at[HYB_AT_WRITE],
+                          l->count_at[HYB_AT_WAITIO],
+                          l->count_at[HYB_AT_LINGER], 0);
+    hyb_status_set_gathering(l->ch->slot, l->count_at[HYB_AT_GATHER]);
 }
 
-static void hyb_l_enqueue(hyb_listener_t *l, hyb_conn_t *hc, hyb_park_e kind,
+static void hyb_l_enqueue(hyb_listener_t *l, hyb_conn_t *hc, hyb_place_e kind,
                           apr_interval_time_t timeout)
 {
-    hc->parked = kind;
-    l->parked[kind]++;
+    AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE);
+    AP_DEBUG_ASSERT(kind > HYB_AT_NONE && kind < HYB_AT_NUM);
+    hc->place = kind;
+    l->count_at[kind]++;
     hyb_tq_append(hyb_tq_set_get(l->tqs, timeout), &hc->tqe, l->now);
-    if (kind == HYB_PARK_KEEPALIVE) {
+    if (kind == HYB_AT_KEEPALIVE) {
         hyb_tq_append(&l->trim_q, &hc->trim_e, l->now);
     }
 }
 
 void hyb_l_unqueue(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (hc->parked == HYB_PARK_NONE) {
+    if (hc->place == HYB_AT_NONE) {
         return;
     }
-    if (hc->parked == HYB_PARK_GATHER) {
+    if (hc->place == HYB_AT_GATHER) {
         hyb_l_ip_release(l, hc);
     }
-    l->parked[hc->parked]--;
-    hc->parked = HYB_PARK_NONE;
+    AP_DEBUG_ASSERT(hc->place < HYB_AT_NUM && l->count_at[hc->place] > 0);
+    l->count_at[hc->place]--;
+    hc->place = HYB_AT_NONE;
     hyb_tq_remove(&hc->tqe);
     hyb_tq_remove(&hc->trim_e);
     if (hc->wev_added) {
@@ -116,10 +119,15 @@ void hyb_l_close(hyb_listener_t *l, hyb_conn_t *hc)
     hyb_l_put_pool(l, hc->ptrans);
 }
 
-/* Hand a connection to a worker. */
+/* Hand a connection to a worker.  From here the worker owns it: it must be
+ * in no list of the listener. */
 void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
 {
     hyb_l_unqueue(l, hc);
+    AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE);
+    AP_DEBUG_ASSERT(hc->tqe.q == NULL && hc->trim_e.q == NULL);
+    AP_DEBUG_ASSERT(hc->job.kind == HYB_JOB_CONN
+                    || hc->job.kind == HYB_JOB_CONN_NEW);
     apr_atomic_set32(&hc->edge_seen, 0);
     if (hyb_queue_push(l->ch->queue, &hc->job) != APR_SUCCESS) {
         hyb_l_close(l, hc);     /* child is exiting ungracefully */
@@ -133,7 +141,7 @@ void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
  * unless they asked to write. */
 static int hyb_l_wants_read(const hyb_conn_t *hc)
 {
-    if (hc->park == HYB_PARK_WAITIO) {
+    if (hc->ask == HYB_ASK_WAITIO) {
         return hc->cs.sense != CONN_SENSE_WANT_WRITE;
     }
     return hc->cs.sense == CONN_SENSE_WANT_READ;
@@ -149,30 +157,30 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
         hc->rdhup = 1;          /* sticky: FIN (or RST) is reported once */
     }
     hyb_l_clock(l);
-    switch (hc->parked) {
-    case HYB_PARK_NONE:
+    switch (hc->place) {
+    case HYB_AT_NONE:
         /* A worker owns it: checked when it parks.  If the worker hands
          * it back lazily after this, the flag makes that handoff wake the
          * loop; if it already did, this round's lazy take finds it. */
         apr_atomic_set32(&hc->edge_seen, 1);
         break;
-    case HYB_PARK_KEEPALIVE:
+    case HYB_AT_KEEPALIVE:
         /* The edge may be stale: raised before the connection was handed
          * back and reported only after it parked.  A worker sent for
          * nothing would block in a read, so look first (one MSG_PEEK,
          * cheaper than the epoll_ctl pair event pays per request). */
         hyb_l_ka_readable(l, hc);
         break;
-    case HYB_PARK_GATHER:
+    case HYB_AT_GATHER:
         hyb_l_gather(l, hc);
         break;
-    case HYB_PARK_WRITE:
-    case HYB_PARK_WAITIO:
+    case HYB_AT_WRITE:
+    case HYB_AT_WAITIO:
         if (hyb_l_wants_read(hc) && hyb_sock_readable(hc->fd)) {
             hyb_l_dispatch(l, hc);
         }
         break;
-    case HYB_PARK_LINGER:
+    case HYB_AT_LINGER:
         if (hyb_sock_drain(hc->fd)) {
             hyb_l_close(l, hc);
         }
@@ -188,7 +196,7 @@ static void hyb_l_on_write(evutil_socket_t fd, short what, void *arg)
 
     (void)fd; (void)what;
     hc->wev_added = 0;
-    if (hc->parked == HYB_PARK_WRITE || hc->parked == HYB_PARK_WAITIO) {
+    if (hc->place == HYB_AT_WRITE || hc->place == HYB_AT_WAITIO) {
         hyb_l_dispatch(hc->child->listener, hc);
     }
 }
@@ -241,7 +249,9 @@ static void hyb_l_park_io(hyb_listener_t *l, hyb_conn_t *hc)
         hyb_l_dispatch(l, hc);
         return;
     }
-    hyb_l_enqueue(l, hc, hc->park, hc->io_timeout);
+    hyb_l_enqueue(l, hc, hc->ask == HYB_ASK_WAITIO ? HYB_AT_WAITIO
+                                                 : HYB_AT_WRITE,
+                  hc->io_timeout);
     if (want_read) {
         hyb_l_check_missed(l, hc);
     }
@@ -256,7 +266,7 @@ static void hyb_l_park_linger(hyb_listener_t *l, hyb_conn_t *hc)
         return;
     }
     apr_atomic_set32(&hc->edge_seen, 0);
-    hyb_l_enqueue(l, hc, HYB_PARK_LINGER,
+    hyb_l_enqueue(l, hc, HYB_AT_LINGER,
                   short_linger ? HYB_LINGER_SHORT : HYB_LINGER_NORMAL);
 }
 
@@ -277,7 +287,7 @@ static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
     }
     /* While draining, the queue of the window's full length is used: an
      * entry may wait up to twice the window, never longer. */
-    hyb_l_enqueue(l, hc, HYB_PARK_KEEPALIVE,
+    hyb_l_enqueue(l, hc, HYB_AT_KEEPALIVE,
                   l->stopping ? hyb_srv.drain_timeout : timeout);
     edge = apr_atomic_xchg32(&hc->edge_seen, 0);
     if (edge || hc->partial) {
@@ -289,15 +299,16 @@ static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
 /* A worker handed this connection back: park it as it asks. */
 static void hyb_l_park(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    switch (hc->park) {
-    case HYB_PARK_KEEPALIVE:
+    AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE && hc->ask != HYB_ASK_NONE);
+    switch (hc->ask) {
+    case HYB_ASK_KEEPALIVE:
         hyb_l_park_keepalive(l, hc);
         break;
-    case HYB_PARK_WRITE:
-    case HYB_PARK_WAITIO:
+    case HYB_ASK_WRITE:
+    case HYB_ASK_WAITIO:
         hyb_l_park_io(l, hc);
         break;
-    case HYB_PARK_LINGER:
+    case HYB_ASK_LINGER:
         hyb_l_park_linger(l, hc);
         break;
     default:
@@ -380,7 +391,6 @@ static void hyb_l_trim_idle(hyb_listener_t *l)
     hyb_tq_entry_t *e;
 
     while ((e = hyb_tq_pop_expired(&l->trim_q, l->now)) != NULL) {
-        e->q = NULL;
         hyb_l_trim((hyb_conn_t *)((char *)e - APR_OFFSETOF(hyb_conn_t, trim_e)));
     }
 }
@@ -389,11 +399,11 @@ static void hyb_l_trim_idle(hyb_listener_t *l)
 
 static void hyb_l_expire(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (hc->parked == HYB_PARK_LINGER) {
+    if (hc->place == HYB_AT_LINGER) {
         hyb_l_close(l, hc);
         return;
     }
-    if (hc->parked == HYB_PARK_GATHER) {
+    if (hc->place == HYB_AT_GATHER) {
         hyb_l_gather_expired(l, hc);
         return;
     }
@@ -410,7 +420,6 @@ static void hyb_l_on_timer(evutil_socket_t fd, short what, void *arg)
     l->timer_at = 0;
     l->now = apr_time_now();
     while ((e = hyb_tq_set_pop_expired(l->tqs, l->now)) != NULL) {
-        e->q = NULL;
         hyb_l_expire(l, hyb_l_conn_of(e));
     }
     hyb_l_trim_idle(l);
@@ -455,8 +464,7 @@ static hyb_conn_t *hyb_l_take_all_parked(hyb_listener_t *l,
     *gathering = NULL;
     while ((e = hyb_tq_set_pop_expired(l->tqs, far)) != NULL) {
         hyb_conn_t *hc = hyb_l_conn_of(e);
-        hyb_conn_t **to = (hc->parked == HYB_PARK_GATHER) ? gathering : &list;
-        e->q = NULL;
+        hyb_conn_t **to = (hc->place == HYB_AT_GATHER) ? gathering : &list;
         hyb_l_unqueue(l, hc);
         hc->job.next = (hyb_job_t *)*to;
         *to = hc;

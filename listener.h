@@ -67,7 +67,7 @@ struct hyb_listener_t {
     hyb_admit_state_t adm;          /* token turn and token (admit.c) */
     volatile apr_uint32_t token_popped;   /* atomic: set by the worker that
                                            * popped accept_token */
-    apr_uint32_t parked[HYB_PARK_CLOSE];  /* per park kind */
+    apr_uint32_t count_at[HYB_AT_NUM];    /* connections per place */
     unsigned char *peek;            /* gathering: hyb_srv.gather_max bytes */
     hyb_iptab_t *per_ip;            /* gathering per client address, when
                                      * HybridGatherPerIP is set */

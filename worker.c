@@ -48,16 +48,18 @@ static void hyb_conn_set_state(hyb_conn_t *hc, conn_state_e st, const char *why)
 
 /* Give the connection back to the listener; the caller must not touch hc
  * afterwards. */
-static int hyb_conn_park(hyb_run_t *run, hyb_park_e kind)
+static int hyb_conn_park(hyb_run_t *run, hyb_ask_e kind)
 {
     hyb_conn_t *hc = run->hc;
 
-    if (kind != HYB_PARK_CLOSE && kind != HYB_PARK_LINGER) {
+    /* The listener keeps no trace of a connection a worker owns. */
+    AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE && kind != HYB_ASK_NONE);
+    if (kind != HYB_ASK_CLOSE && kind != HYB_ASK_LINGER) {
         ap_run_suspend_connection(hc->c, hc->r);   /* paired with resume */
     }
     hc->c->sbh = NULL;          /* no scoreboard writes while parked */
-    hc->park = kind;
-    if (kind == HYB_PARK_WRITE || kind == HYB_PARK_WAITIO || hc->close_soon) {
+    hc->ask = kind;
+    if (kind == HYB_ASK_WRITE || kind == HYB_ASK_WAITIO || hc->close_soon) {
         hyb_inbox_push(hc->child->inbox, &hc->job);
     }
     else {
@@ -133,10 +135,10 @@ static int hyb_step_write(hyb_run_t *run)
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "write failure");
     }
     else if (c->data_in_output_filters) {
-        return hyb_conn_park(run, HYB_PARK_WRITE);
+        return hyb_conn_park(run, HYB_ASK_WRITE);
     }
     else if (hc->cs.sense == CONN_SENSE_WANT_READ && !hyb_sock_readable(hc->fd)) {
-        return hyb_conn_park(run, HYB_PARK_WRITE);
+        return hyb_conn_park(run, HYB_ASK_WRITE);
     }
     else if (c->keepalive != AP_CONN_KEEPALIVE || c->aborted
              || hyb_child_exit_mode(hc->child) == HYB_UNGRACEFUL) {
@@ -157,7 +159,7 @@ static int hyb_step_write(hyb_run_t *run)
 static int hyb_step_keepalive(hyb_run_t *run)
 {
     ap_update_child_status(run->hc->c->sbh, SERVER_BUSY_KEEPALIVE, NULL);
-    return hyb_conn_park(run, HYB_PARK_KEEPALIVE);
+    return hyb_conn_park(run, HYB_ASK_KEEPALIVE);
 }
 
 static int hyb_step_waitio(hyb_run_t *run)
@@ -170,7 +172,7 @@ static int hyb_step_waitio(hyb_run_t *run)
         return 0;
     }
     ap_update_child_status(hc->c->sbh, SERVER_BUSY_READ, NULL);
-    return hyb_conn_park(run, HYB_PARK_WAITIO);
+    return hyb_conn_park(run, HYB_ASK_WAITIO);
 }
 
 /* A handler suspended the request (e.g. mod_dialup pacing a response with
@@ -201,10 +203,10 @@ static int hyb_step_linger(hyb_run_t *run)
                                             : CONN_STATE_LINGER_NORMAL,
                        "start lingering close");
     if (ap_start_lingering_close(c)) {
-        return hyb_conn_park(run, HYB_PARK_CLOSE);
+        return hyb_conn_park(run, HYB_ASK_CLOSE);
     }
     apr_socket_timeout_set(hc->sock, 0);
-    return hyb_conn_park(run, HYB_PARK_LINGER);
+    return hyb_conn_park(run, HYB_ASK_LINGER);
 }
 
 static int hyb_step_unknown(hyb_run_t *run)
@@ -274,26 +276,26 @@ static void hyb_conn_resume(hyb_run_t *run)
 {
     hyb_conn_t *hc = run->hc;
     conn_rec *c = hc->c;
-    hyb_park_e was = hc->park;
+    hyb_ask_e was = hc->ask;
     int expired = hc->expired;
 
     ap_update_sb_handle(hc->sbh, run->slot, run->index);
     c->sbh = hc->sbh;
     c->current_thread = run->thd;
     c->id = (long)run->slot * hyb_srv.limits.thread_limit + run->index;
-    hc->park = HYB_PARK_NONE;
+    hc->ask = HYB_ASK_NONE;
     hc->expired = 0;
     hc->cs.sense = CONN_SENSE_DEFAULT;      /* a sense asks for one event */
     ap_run_resume_connection(c, hc->r);
-    if (expired && was == HYB_PARK_KEEPALIVE) {
+    if (expired && was == HYB_ASK_KEEPALIVE) {
         apr_table_setn(c->notes, "short-lingering-close", "1");
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "keep-alive timeout");
     }
     else if (expired) {
-        c->aborted = (was == HYB_PARK_WRITE);
+        c->aborted = (was == HYB_ASK_WRITE);
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "I/O timeout");
     }
-    else if (was == HYB_PARK_WRITE && !c->clogging_input_filters) {
+    else if (was == HYB_ASK_WRITE && !c->clogging_input_filters) {
         hyb_conn_set_state(hc, CONN_STATE_WRITE_COMPLETION, "writable");
     }
     else {
@@ -338,7 +340,7 @@ static void hyb_conn_run(hyb_run_t *run)
 {
     if (!run->hc->c) {
         if (!hyb_conn_create(run)) {
-            run->hc->park = HYB_PARK_CLOSE;
+            run->hc->ask = HYB_ASK_CLOSE;
             hyb_inbox_push(run->hc->child->inbox, &run->hc->job);
             return;
         }
