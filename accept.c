@@ -265,8 +265,8 @@ static hyb_conn_t *hyb_l_conn_from_fd(hyb_listener_t *l, apr_pool_t *ptrans,
     hc->sock = sock;
     apr_os_sock_get(&hc->fd, sock);
     hc->cs.state = CONN_STATE_PROCESSING;
-    hc->first_mode = mode;
-    hc->hops = hops;
+    hc->l.first_mode = mode;
+    hc->l.hops = hops;
     l->conns++;
     if (!hyb_l_watch_read(l, hc)) {
         hyb_l_close(l, hc);
@@ -488,8 +488,8 @@ static int hyb_l_hand_one(hyb_listener_t *l, int to)
     if (!job) {
         return 0;
     }
-    m.mode = (unsigned char)hc->first_mode;
-    m.hops = (unsigned char)(hc->hops + 1);
+    m.mode = (unsigned char)hc->l.first_mode;
+    m.hops = (unsigned char)(hc->l.hops + 1);
     m.pad = 0;
     m.from = (apr_uint32_t)l->ch->slot;
     if (hyb_handoff_send(l->handoff_tx, hyb_l_handoff_key(to), hc->fd,

@@ -434,9 +434,9 @@ static apr_status_t hyb_nowait_in(ap_filter_t *f, apr_bucket_brigade *bb,
 /* Worker: before the connection runs after a head timeout. */
 void hyb_gather_add_nowait(hyb_conn_t *hc)
 {
-    hc->head_expired = 0;
-    if (!hc->expired_f) {
-        hc->expired_f = ap_add_input_filter_handle(hyb_nowait_filter, NULL,
+    hc->go.head_expired = 0;
+    if (!hc->w.expired_f) {
+        hc->w.expired_f = ap_add_input_filter_handle(hyb_nowait_filter, NULL,
                                                    NULL, hc->c);
     }
 }
@@ -445,9 +445,9 @@ void hyb_gather_add_nowait(hyb_conn_t *hc)
  * requests are read normally. */
 void hyb_gather_remove_nowait(hyb_conn_t *hc)
 {
-    if (hc->expired_f) {
-        ap_remove_input_filter(hc->expired_f);
-        hc->expired_f = NULL;
+    if (hc->w.expired_f) {
+        ap_remove_input_filter(hc->w.expired_f);
+        hc->w.expired_f = NULL;
     }
 }
 

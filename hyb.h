@@ -5,9 +5,8 @@
  *                 listeners, pods); rebuilt on every restart.
  *   hyb_retained_t what survives restarts (httpd's retained data).
  *   hyb_child_t   one child process: its queue, inbox, threads and flags.
- *   hyb_conn_t    one client connection, owned by exactly one thread at a
- *                 time (the listener or one worker); the handoffs are the
- *                 queue (listener -> worker) and the inbox (worker -> listener).
+ * and the prototypes of the files' entry points.  A connection
+ * (hyb_conn_t) is in conn.h, the listener's own state in listener.h.
  */
 #ifndef HYB_H
 #define HYB_H
@@ -35,9 +34,8 @@
 #include "headscan.h"
 #include "headtime.h"
 #include "handoff.h"
+#include "conn.h"
 
-#include <event2/event.h>
-#include <event2/event_struct.h>
 
 extern module AP_MODULE_DECLARE_DATA mpm_hybrid_module;
 #ifndef HYB_MODULE_FILE    /* AP_DECLARE_MODULE defines it there */
@@ -142,100 +140,6 @@ struct hyb_child_t {
                                           * by that worker, read by main only on
                                           * ungraceful stop (to shutdown()) */
 };
-
-/* ---- a connection ------------------------------------------------------- */
-
-/* What a worker asks when it hands a connection back (hc->ask; written
- * by the worker before the inbox push, read by the listener after). */
-typedef enum {
-    HYB_ASK_NONE = 0,           /* nothing: the worker runs it */
-    HYB_ASK_KEEPALIVE,          /* wait for the next request */
-    HYB_ASK_WRITE,              /* write completion, poll per sense */
-    HYB_ASK_WAITIO,             /* CONN_STATE_ASYNC_WAITIO, poll per sense */
-    HYB_ASK_LINGER,             /* drain after shutdown(WR) */
-    HYB_ASK_CLOSE               /* close now */
-} hyb_ask_e;
-
-/* Where the listener keeps a connection (hc->place; listener only).  Also
- * the index of the listener's per-place counts, HYB_AT_NUM of them. */
-typedef enum {
-    HYB_AT_NONE = 0,            /* not parked: in the queue or a worker */
-    HYB_AT_KEEPALIVE,
-    HYB_AT_WRITE,
-    HYB_AT_WAITIO,
-    HYB_AT_LINGER,
-    HYB_AT_GATHER,              /* waiting for a whole request head (or
-                                 * TLS record) */
-    HYB_AT_NUM                  /* count sentinel, not a place */
-} hyb_place_e;
-
-typedef struct hyb_conn_t {
-    hyb_job_t job;              /* queue / inbox link: owner is the holder */
-    conn_state_t cs;            /* c->cs points here */
-    hyb_child_t *child;
-    apr_pool_t *ptrans;         /* everything of the connection lives here */
-    apr_socket_t *sock;
-    int fd;
-    conn_rec *c;                /* NULL until a worker created it */
-    ap_sb_handle_t *sbh;
-    request_rec *r;             /* request being read/handled (worker) */
-
-    /* Set by the worker that hands the connection back (before the inbox
-     * push), read by the listener after it. */
-    hyb_ask_e ask;
-    apr_interval_time_t ka_timeout;     /* per-vhost KeepAliveTimeout */
-    apr_interval_time_t io_timeout;     /* per-vhost Timeout */
-    int linger_short;
-
-    hyb_hs_mode_e gather_mode;  /* how to gather its next request after
-                                 * keep-alive; HYB_HS_AUTO: don't */
-    int partial;                /* part of the next head is already in */
-
-    /* Atomic: set by the listener when it sees a read edge while a worker
-     * owns the connection; read and cleared by the listener when the
-     * connection parks (and cleared at dispatch); read by the worker,
-     * under the inbox mutex, when it hands the connection back lazily, so
-     * that the handoff wakes the listener. */
-    volatile apr_uint32_t edge_seen;
-
-    /* Set by the listener before a queue push, read by the worker. */
-    int expired;                /* parked connection timed out */
-    int head_expired;           /* gathering timed out: reads must not wait */
-    int close_soon;             /* gathering ended by a FIN or a timeout: the
-                                 * answer is followed by a close, handed
-                                 * back to the listener at once; the
-                                 * worker clears it when a head is read */
-
-    /* Worker-only. */
-    ap_filter_t *expired_f;     /* the no-wait filter while it is in place */
-
-    /* Listener-only. */
-    hyb_place_e place;          /* where it waits now */
-    int rev_added, wev_added;
-    struct event rev, wev;
-    hyb_tq_entry_t tqe;          /* in the timeout queue of its place */
-    hyb_tq_entry_t trim_e;       /* in the listener's memory-trim queue */
-    apr_time_t linger_deadline;
-    hyb_hs_t hs;                /* gathering: scan state */
-    hyb_hs_mode_e first_mode;   /* how its listening socket gathers */
-    unsigned int hops;          /* times handed to a sibling (handoff.c) */
-    server_rec *base_s;         /* gathering a new connection: the server
-                                 * the core will give it */
-    apr_time_t gather_start;    /* gathering: when its head's clock started
-                                 * (accept, or the next head's first byte) */
-    apr_time_t gather_due;      /* gathering: when it times out if nothing
-                                 * more comes */
-    apr_uint32_t gather_bytes;  /* gathering: bytes available at last look */
-    apr_uint32_t gather_line;   /* gathering: where the open line starts */
-    int ip_counted;             /* gathering: counted in the per-IP table */
-    int rdhup;                  /* the peer closed its side (EV_CLOSED) */
-} hyb_conn_t;
-
-#define HYB_JOB_CONN         1
-#define HYB_JOB_ACCEPT_TOKEN 2  /* see hyb_l_gate_accept() */
-#define HYB_JOB_TIMER        3  /* ap_mpm_register_timed_callback() */
-#define HYB_JOB_CONN_NEW     4  /* a connection no worker has run yet; the
-                                 * worker makes it HYB_JOB_CONN */
 
 typedef struct hyb_worker_arg_t {
     hyb_child_t *child;

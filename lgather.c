@@ -38,8 +38,8 @@ static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
 {
     const unsigned char *lf;
 
-    switch (hyb_sock_peek_head(hc->fd, &hc->hs, l->peek, HYB_PEEK_FIRST,
-                               hyb_srv.gather_max, &hc->gather_bytes)) {
+    switch (hyb_sock_peek_head(hc->fd, &hc->l.hs, l->peek, HYB_PEEK_FIRST,
+                               hyb_srv.gather_max, &hc->l.gather_bytes)) {
     case HYB_SOCK_NOTHING:
         return HYB_HEAD_NONE;
     case HYB_SOCK_GONE:
@@ -49,8 +49,8 @@ static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
     default:
         return HYB_HEAD_READY;
     }
-    lf = memrchr(l->peek, '\n', hc->gather_bytes);   /* the open line */
-    hc->gather_line = lf ? (apr_uint32_t)(lf - l->peek) + 1 : 0;
+    lf = memrchr(l->peek, '\n', hc->l.gather_bytes);   /* the open line */
+    hc->l.gather_line = lf ? (apr_uint32_t)(lf - l->peek) + 1 : 0;
     return HYB_HEAD_PART;
 }
 
@@ -59,9 +59,9 @@ static hyb_head_e hyb_l_look(hyb_listener_t *l, hyb_conn_t *hc)
  * and its stage: handshake for a ClientHello, header for an HTTP head. */
 static const hyb_head_timeout_t *hyb_l_head_timeout(const hyb_conn_t *hc)
 {
-    server_rec *s = hc->c ? hc->c->base_server : hc->base_s;
+    server_rec *s = hc->c ? hc->c->base_server : hc->l.base_s;
 
-    return hyb_head_timing(s ? s : ap_server_conf, hyb_hs_tls(&hc->hs));
+    return hyb_head_timing(s ? s : ap_server_conf, hyb_hs_tls(&hc->l.hs));
 }
 
 static int hyb_l_ip_key(hyb_conn_t *hc, const void **key, size_t *len)
@@ -81,10 +81,10 @@ void hyb_l_ip_release(hyb_listener_t *l, hyb_conn_t *hc)
     const void *key;
     size_t len;
 
-    if (hc->ip_counted && hyb_l_ip_key(hc, &key, &len)) {
+    if (hc->l.ip_counted && hyb_l_ip_key(hc, &key, &len)) {
         hyb_iptab_dec(l->per_ip, key, len);
     }
-    hc->ip_counted = 0;
+    hc->l.ip_counted = 0;
 }
 
 static void hyb_l_log_refused(hyb_listener_t *l, hyb_conn_t *hc)
@@ -122,7 +122,7 @@ static int hyb_l_ip_admit(hyb_listener_t *l, hyb_conn_t *hc)
     if (n < 0) {
         return 1;               /* out of memory: not counted */
     }
-    hc->ip_counted = 1;
+    hc->l.ip_counted = 1;
     if (n <= hyb_srv.gather_per_ip || hc->c) {
         return 1;
     }
@@ -137,15 +137,15 @@ static int hyb_l_ip_admit(hyb_listener_t *l, hyb_conn_t *hc)
 void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc)
 {
     const hyb_head_timeout_t *t = hyb_l_head_timeout(hc);
-    apr_time_t due = hc->gather_due;
+    apr_time_t due = hc->l.gather_due;
 
-    if (hc->place != HYB_AT_GATHER) {
-        AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE);
+    if (hc->l.place != HYB_AT_GATHER) {
+        AP_DEBUG_ASSERT(hc->l.place == HYB_AT_NONE);
         if (!hyb_l_ip_admit(l, hc)) {
             hyb_l_close(l, hc);
             return;
         }
-        hc->place = HYB_AT_GATHER;
+        hc->l.place = HYB_AT_GATHER;
         l->count_at[HYB_AT_GATHER]++;
     }
     if (l->stopping && due > l->drain_until) {
@@ -153,7 +153,7 @@ void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc)
     }
     hyb_tq_place(hyb_tq_set_get_placed(l->tqs, t->timeout ? t->timeout
                                                           : t->sock_timeout),
-                 &hc->tqe, due);
+                 &hc->l.tqe, due);
 }
 
 /* The head timed out (as mod_reqtimeout or the core's read would have
@@ -161,8 +161,8 @@ void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc)
  * the timeout as its own read timeout (408 or close, log). */
 static void hyb_l_gather_expire(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    hc->head_expired = 1;
-    hc->close_soon = 1;
+    hc->go.head_expired = 1;
+    hc->go.close_soon = 1;
     hc->job.kind = HYB_JOB_CONN;    /* a 408 to write: never handed off */
     hyb_l_dispatch(l, hc);
 }
@@ -175,14 +175,14 @@ static void hyb_l_gather_wait(hyb_listener_t *l, hyb_conn_t *hc,
 {
     apr_uint32_t before, after;
 
-    if (!first && hc->gather_bytes == n_prev) {
+    if (!first && hc->l.gather_bytes == n_prev) {
         return;                 /* nothing new: due as before */
     }
-    hyb_head_counted(!hyb_hs_tls(&hc->hs), n_prev, hc->gather_bytes,
-                     hc->gather_line, &before, &after);
-    hc->gather_due = hyb_head_due(hyb_l_head_timeout(hc), hc->gather_start,
+    hyb_head_counted(!hyb_hs_tls(&hc->l.hs), n_prev, hc->l.gather_bytes,
+                     hc->l.gather_line, &before, &after);
+    hc->l.gather_due = hyb_head_due(hyb_l_head_timeout(hc), hc->l.gather_start,
                                   l->now, before, after);
-    if (hc->gather_due <= l->now && !first) {
+    if (hc->l.gather_due <= l->now && !first) {
         hyb_l_gather_expire(l, hc);
         return;
     }
@@ -195,8 +195,8 @@ static void hyb_l_gather_wait(hyb_listener_t *l, hyb_conn_t *hc,
  * (400, or a silent close); a new connection with no byte is closed. */
 void hyb_l_gather(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    apr_uint32_t n_prev = hc->gather_bytes;
-    int first = hc->place != HYB_AT_GATHER;
+    apr_uint32_t n_prev = hc->l.gather_bytes;
+    int first = hc->l.place != HYB_AT_GATHER;
 
     switch (hyb_l_look(l, hc)) {
     case HYB_HEAD_READY:
@@ -211,8 +211,8 @@ void hyb_l_gather(hyb_listener_t *l, hyb_conn_t *hc)
         }
         break;
     case HYB_HEAD_PART:
-        if (hc->rdhup) {
-            hc->close_soon = 1;
+        if (hc->l.rdhup) {
+            hc->go.close_soon = 1;
             hyb_l_dispatch(l, hc);
             break;
         }
@@ -237,12 +237,12 @@ void hyb_l_start_new(hyb_listener_t *l, hyb_conn_t *hc)
         return;
     }
     l->now = apr_time_now();
-    hc->base_s = hyb_gather_base_server(hc->sock);
-    if (hc->base_s) {
-        hc->first_mode = hyb_gather_first_mode(hc->base_s);
+    hc->l.base_s = hyb_gather_base_server(hc->sock);
+    if (hc->l.base_s) {
+        hc->l.first_mode = hyb_gather_first_mode(hc->l.base_s);
     }
-    hyb_hs_init(&hc->hs, hc->first_mode);
-    hc->gather_start = l->now;
+    hyb_hs_init(&hc->l.hs, hc->l.first_mode);
+    hc->l.gather_start = l->now;
     hyb_l_gather(l, hc);
 }
 
@@ -250,21 +250,21 @@ void hyb_l_start_new(hyb_listener_t *l, hyb_conn_t *hc)
  * once, gather a partial one, ignore a stale edge. */
 void hyb_l_ka_readable(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (hc->gather_mode == HYB_HS_AUTO) {
+    if (hc->back.gather_mode == HYB_HS_AUTO) {
         if (hyb_sock_readable(hc->fd)) {
             hyb_l_dispatch(l, hc);
         }
         return;
     }
-    hyb_hs_init(&hc->hs, hc->gather_mode);
-    hc->gather_start = l->now;
-    hc->gather_bytes = 0;
+    hyb_hs_init(&hc->l.hs, hc->back.gather_mode);
+    hc->l.gather_start = l->now;
+    hc->l.gather_bytes = 0;
     switch (hyb_l_look(l, hc)) {
     case HYB_HEAD_NONE:
         break;
     case HYB_HEAD_PART:
-        if (hc->rdhup) {
-            hc->close_soon = 1;
+        if (hc->l.rdhup) {
+            hc->go.close_soon = 1;
             hyb_l_dispatch(l, hc);  /* no more will come: the core answers */
             break;
         }

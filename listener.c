@@ -26,7 +26,7 @@
 
 static hyb_conn_t *hyb_l_conn_of(hyb_tq_entry_t *e)
 {
-    return (hyb_conn_t *)((char *)e - APR_OFFSETOF(hyb_conn_t, tqe));
+    return (hyb_conn_t *)((char *)e - APR_OFFSETOF(hyb_conn_t, l.tqe));
 }
 
 
@@ -79,40 +79,40 @@ static void hyb_l_publish(hyb_listener_t *l)
 static void hyb_l_enqueue(hyb_listener_t *l, hyb_conn_t *hc, hyb_place_e kind,
                           apr_interval_time_t timeout)
 {
-    AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE);
+    AP_DEBUG_ASSERT(hc->l.place == HYB_AT_NONE);
     AP_DEBUG_ASSERT(kind > HYB_AT_NONE && kind < HYB_AT_NUM);
-    hc->place = kind;
+    hc->l.place = kind;
     l->count_at[kind]++;
-    hyb_tq_append(hyb_tq_set_get(l->tqs, timeout), &hc->tqe, l->now);
+    hyb_tq_append(hyb_tq_set_get(l->tqs, timeout), &hc->l.tqe, l->now);
     if (kind == HYB_AT_KEEPALIVE) {
-        hyb_tq_append(&l->trim_q, &hc->trim_e, l->now);
+        hyb_tq_append(&l->trim_q, &hc->l.trim_e, l->now);
     }
 }
 
 void hyb_l_unqueue(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (hc->place == HYB_AT_NONE) {
+    if (hc->l.place == HYB_AT_NONE) {
         return;
     }
-    if (hc->place == HYB_AT_GATHER) {
+    if (hc->l.place == HYB_AT_GATHER) {
         hyb_l_ip_release(l, hc);
     }
-    AP_DEBUG_ASSERT(hc->place < HYB_AT_NUM && l->count_at[hc->place] > 0);
-    l->count_at[hc->place]--;
-    hc->place = HYB_AT_NONE;
-    hyb_tq_remove(&hc->tqe);
-    hyb_tq_remove(&hc->trim_e);
-    if (hc->wev_added) {
-        event_del(&hc->wev);
-        hc->wev_added = 0;
+    AP_DEBUG_ASSERT(hc->l.place < HYB_AT_NUM && l->count_at[hc->l.place] > 0);
+    l->count_at[hc->l.place]--;
+    hc->l.place = HYB_AT_NONE;
+    hyb_tq_remove(&hc->l.tqe);
+    hyb_tq_remove(&hc->l.trim_e);
+    if (hc->l.wev_added) {
+        event_del(&hc->l.wev);
+        hc->l.wev_added = 0;
     }
 }
 
 void hyb_l_close(hyb_listener_t *l, hyb_conn_t *hc)
 {
     hyb_l_unqueue(l, hc);
-    if (hc->rev_added) {
-        event_del(&hc->rev);
+    if (hc->l.rev_added) {
+        event_del(&hc->l.rev);
     }
     apr_socket_close(hc->sock);
     l->conns--;
@@ -124,8 +124,8 @@ void hyb_l_close(hyb_listener_t *l, hyb_conn_t *hc)
 void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
 {
     hyb_l_unqueue(l, hc);
-    AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE);
-    AP_DEBUG_ASSERT(hc->tqe.q == NULL && hc->trim_e.q == NULL);
+    AP_DEBUG_ASSERT(hc->l.place == HYB_AT_NONE);
+    AP_DEBUG_ASSERT(hc->l.tqe.q == NULL && hc->l.trim_e.q == NULL);
     AP_DEBUG_ASSERT(hc->job.kind == HYB_JOB_CONN
                     || hc->job.kind == HYB_JOB_CONN_NEW);
     apr_atomic_set32(&hc->edge_seen, 0);
@@ -141,7 +141,7 @@ void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
  * unless they asked to write. */
 static int hyb_l_wants_read(const hyb_conn_t *hc)
 {
-    if (hc->ask == HYB_ASK_WAITIO) {
+    if (hc->back.ask == HYB_ASK_WAITIO) {
         return hc->cs.sense != CONN_SENSE_WANT_WRITE;
     }
     return hc->cs.sense == CONN_SENSE_WANT_READ;
@@ -154,10 +154,10 @@ static void hyb_l_on_read(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     if (what & EV_CLOSED) {
-        hc->rdhup = 1;          /* sticky: FIN (or RST) is reported once */
+        hc->l.rdhup = 1;          /* sticky: FIN (or RST) is reported once */
     }
     hyb_l_clock(l);
-    switch (hc->place) {
+    switch (hc->l.place) {
     case HYB_AT_NONE:
         /* A worker owns it: checked when it parks.  If the worker hands
          * it back lazily after this, the flag makes that handoff wake the
@@ -195,8 +195,8 @@ static void hyb_l_on_write(evutil_socket_t fd, short what, void *arg)
     hyb_conn_t *hc = arg;
 
     (void)fd; (void)what;
-    hc->wev_added = 0;
-    if (hc->place == HYB_AT_WRITE || hc->place == HYB_AT_WAITIO) {
+    hc->l.wev_added = 0;
+    if (hc->l.place == HYB_AT_WRITE || hc->l.place == HYB_AT_WAITIO) {
         hyb_l_dispatch(hc->child->listener, hc);
     }
 }
@@ -206,26 +206,26 @@ static void hyb_l_on_write(evutil_socket_t fd, short what, void *arg)
  * which MSG_PEEK never shows. */
 int hyb_l_watch_read(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (hc->rev_added) {
+    if (hc->l.rev_added) {
         return 1;
     }
-    event_assign(&hc->rev, l->base, hc->fd,
+    event_assign(&hc->l.rev, l->base, hc->fd,
                  EV_READ | EV_CLOSED | EV_PERSIST | EV_ET, hyb_l_on_read, hc);
-    if (event_add(&hc->rev, NULL) != 0) {
+    if (event_add(&hc->l.rev, NULL) != 0) {
         return 0;
     }
-    hc->rev_added = 1;
+    hc->l.rev_added = 1;
     return 1;
 }
 
 static int hyb_l_watch_write(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    event_assign(&hc->wev, l->base, hc->fd, EV_WRITE | EV_ET, hyb_l_on_write,
+    event_assign(&hc->l.wev, l->base, hc->fd, EV_WRITE | EV_ET, hyb_l_on_write,
                  hc);
-    if (event_add(&hc->wev, NULL) != 0) {
+    if (event_add(&hc->l.wev, NULL) != 0) {
         return 0;
     }
-    hc->wev_added = 1;
+    hc->l.wev_added = 1;
     return 1;
 }
 
@@ -245,13 +245,13 @@ static void hyb_l_park_io(hyb_listener_t *l, hyb_conn_t *hc)
     int want_read = hyb_l_wants_read(hc);
 
     if (!hyb_l_watch_read(l, hc) || (!want_read && !hyb_l_watch_write(l, hc))) {
-        hc->expired = 1;
+        hc->go.expired = 1;
         hyb_l_dispatch(l, hc);
         return;
     }
-    hyb_l_enqueue(l, hc, hc->ask == HYB_ASK_WAITIO ? HYB_AT_WAITIO
+    hyb_l_enqueue(l, hc, hc->back.ask == HYB_ASK_WAITIO ? HYB_AT_WAITIO
                                                  : HYB_AT_WRITE,
-                  hc->io_timeout);
+                  hc->back.io_timeout);
     if (want_read) {
         hyb_l_check_missed(l, hc);
     }
@@ -259,7 +259,7 @@ static void hyb_l_park_io(hyb_listener_t *l, hyb_conn_t *hc)
 
 static void hyb_l_park_linger(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    int short_linger = hc->linger_short || l->stopping;
+    int short_linger = hc->back.linger_short || l->stopping;
 
     if (hyb_sock_drain(hc->fd) || !hyb_l_watch_read(l, hc)) {
         hyb_l_close(l, hc);
@@ -274,14 +274,14 @@ static void hyb_l_park_linger(hyb_listener_t *l, hyb_conn_t *hc)
  * drain window, so a request already on its way is still served. */
 static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    apr_interval_time_t timeout = hc->ka_timeout;
+    apr_interval_time_t timeout = hc->back.ka_timeout;
     apr_uint32_t edge;
 
     if (l->stopping) {
         timeout = l->drain_until - l->now;
     }
     if (timeout <= 0 || !hyb_l_watch_read(l, hc)) {
-        hc->expired = 1;
+        hc->go.expired = 1;
         hyb_l_dispatch(l, hc);
         return;
     }
@@ -290,8 +290,8 @@ static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
     hyb_l_enqueue(l, hc, HYB_AT_KEEPALIVE,
                   l->stopping ? hyb_srv.drain_timeout : timeout);
     edge = apr_atomic_xchg32(&hc->edge_seen, 0);
-    if (edge || hc->partial) {
-        hc->partial = 0;
+    if (edge || hc->back.partial) {
+        hc->back.partial = 0;
         hyb_l_ka_readable(l, hc);
     }
 }
@@ -299,8 +299,8 @@ static void hyb_l_park_keepalive(hyb_listener_t *l, hyb_conn_t *hc)
 /* A worker handed this connection back: park it as it asks. */
 static void hyb_l_park(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE && hc->ask != HYB_ASK_NONE);
-    switch (hc->ask) {
+    AP_DEBUG_ASSERT(hc->l.place == HYB_AT_NONE && hc->back.ask != HYB_ASK_NONE);
+    switch (hc->back.ask) {
     case HYB_ASK_KEEPALIVE:
         hyb_l_park_keepalive(l, hc);
         break;
@@ -391,7 +391,7 @@ static void hyb_l_trim_idle(hyb_listener_t *l)
     hyb_tq_entry_t *e;
 
     while ((e = hyb_tq_pop_expired(&l->trim_q, l->now)) != NULL) {
-        hyb_l_trim((hyb_conn_t *)((char *)e - APR_OFFSETOF(hyb_conn_t, trim_e)));
+        hyb_l_trim((hyb_conn_t *)((char *)e - APR_OFFSETOF(hyb_conn_t, l.trim_e)));
     }
 }
 
@@ -399,15 +399,15 @@ static void hyb_l_trim_idle(hyb_listener_t *l)
 
 static void hyb_l_expire(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (hc->place == HYB_AT_LINGER) {
+    if (hc->l.place == HYB_AT_LINGER) {
         hyb_l_close(l, hc);
         return;
     }
-    if (hc->place == HYB_AT_GATHER) {
+    if (hc->l.place == HYB_AT_GATHER) {
         hyb_l_gather_expired(l, hc);
         return;
     }
-    hc->expired = 1;
+    hc->go.expired = 1;
     hyb_l_dispatch(l, hc);
 }
 
@@ -464,7 +464,7 @@ static hyb_conn_t *hyb_l_take_all_parked(hyb_listener_t *l,
     *gathering = NULL;
     while ((e = hyb_tq_set_pop_expired(l->tqs, far)) != NULL) {
         hyb_conn_t *hc = hyb_l_conn_of(e);
-        hyb_conn_t **to = (hc->place == HYB_AT_GATHER) ? gathering : &list;
+        hyb_conn_t **to = (hc->l.place == HYB_AT_GATHER) ? gathering : &list;
         hyb_l_unqueue(l, hc);
         hc->job.next = (hyb_job_t *)*to;
         *to = hc;

@@ -10,4 +10,4 @@ HYB_SOURCES = mod_mpm_hybrid.c parent.c child.c listener.c worker.c gather.c \
               headscan.c headtime.c iptab.c handoff.c fdbudget.c admit.c sock.c timers.c accept.c lgather.c
 
 HYB_HEADERS = hyb.h fdqueue.h tqueue.h inbox.h hyb_limits.h headscan.h headtime.h iptab.h \
-              handoff.h fdbudget.h admit.h hyb_assert.h sock.h timers.h listener.h
+              handoff.h fdbudget.h admit.h hyb_assert.h sock.h timers.h listener.h conn.h

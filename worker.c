@@ -53,13 +53,13 @@ static int hyb_conn_park(hyb_run_t *run, hyb_ask_e kind)
     hyb_conn_t *hc = run->hc;
 
     /* The listener keeps no trace of a connection a worker owns. */
-    AP_DEBUG_ASSERT(hc->place == HYB_AT_NONE && kind != HYB_ASK_NONE);
+    AP_DEBUG_ASSERT(hc->l.place == HYB_AT_NONE && kind != HYB_ASK_NONE);
     if (kind != HYB_ASK_CLOSE && kind != HYB_ASK_LINGER) {
-        ap_run_suspend_connection(hc->c, hc->r);   /* paired with resume */
+        ap_run_suspend_connection(hc->c, hc->w.r);   /* paired with resume */
     }
     hc->c->sbh = NULL;          /* no scoreboard writes while parked */
-    hc->ask = kind;
-    if (kind == HYB_ASK_WRITE || kind == HYB_ASK_WAITIO || hc->close_soon) {
+    hc->back.ask = kind;
+    if (kind == HYB_ASK_WRITE || kind == HYB_ASK_WAITIO || hc->go.close_soon) {
         hyb_inbox_push(hc->child->inbox, &hc->job);
     }
     else {
@@ -104,9 +104,9 @@ static int hyb_next_head_ready(hyb_conn_t *hc)
 {
     int r;
 
-    hc->gather_mode = hyb_gather_mode_after(hc->c);
-    r = hyb_head_ready(hc->fd, hc->gather_mode);
-    hc->partial = (r < 0);
+    hc->back.gather_mode = hyb_gather_mode_after(hc->c);
+    r = hyb_head_ready(hc->fd, hc->back.gather_mode);
+    hc->back.partial = (r < 0);
     return r > 0;
 }
 
@@ -184,7 +184,7 @@ static int hyb_step_suspended(hyb_run_t *run)
     hyb_conn_t *hc = run->hc;
     hyb_child_t *ch = hc->child;
 
-    ap_run_suspend_connection(hc->c, hc->r);
+    ap_run_suspend_connection(hc->c, hc->w.r);
     hc->c->sbh = NULL;
     hyb_susp_worker_add(ch, hc);
     return 1;
@@ -197,9 +197,9 @@ static int hyb_step_linger(hyb_run_t *run)
 
     if (hc->cs.state == CONN_STATE_LINGER_SHORT
         || apr_table_get(c->notes, "short-lingering-close")) {
-        hc->linger_short = 1;
+        hc->back.linger_short = 1;
     }
-    hyb_conn_set_state(hc, hc->linger_short ? CONN_STATE_LINGER_SHORT
+    hyb_conn_set_state(hc, hc->back.linger_short ? CONN_STATE_LINGER_SHORT
                                             : CONN_STATE_LINGER_NORMAL,
                        "start lingering close");
     if (ap_start_lingering_close(c)) {
@@ -259,8 +259,8 @@ static int hyb_conn_create(hyb_run_t *run)
     c->current_thread = run->thd;
     ap_set_module_config(c->conn_config, &mpm_hybrid_module, hc);
     ap_update_vhost_given_ip(c);
-    hc->ka_timeout = c->base_server->keep_alive_timeout;
-    hc->io_timeout = c->base_server->timeout;
+    hc->back.ka_timeout = c->base_server->keep_alive_timeout;
+    hc->back.io_timeout = c->base_server->timeout;
     rc = ap_pre_connection(c, hc->sock);
     if (rc != OK && rc != DONE) {
         ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c,
@@ -276,17 +276,17 @@ static void hyb_conn_resume(hyb_run_t *run)
 {
     hyb_conn_t *hc = run->hc;
     conn_rec *c = hc->c;
-    hyb_ask_e was = hc->ask;
-    int expired = hc->expired;
+    hyb_ask_e was = hc->back.ask;
+    int expired = hc->go.expired;
 
     ap_update_sb_handle(hc->sbh, run->slot, run->index);
     c->sbh = hc->sbh;
     c->current_thread = run->thd;
     c->id = (long)run->slot * hyb_srv.limits.thread_limit + run->index;
-    hc->ask = HYB_ASK_NONE;
-    hc->expired = 0;
+    hc->back.ask = HYB_ASK_NONE;
+    hc->go.expired = 0;
     hc->cs.sense = CONN_SENSE_DEFAULT;      /* a sense asks for one event */
-    ap_run_resume_connection(c, hc->r);
+    ap_run_resume_connection(c, hc->w.r);
     if (expired && was == HYB_ASK_KEEPALIVE) {
         apr_table_setn(c->notes, "short-lingering-close", "1");
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "keep-alive timeout");
@@ -312,7 +312,7 @@ static void hyb_conn_unsuspend(hyb_run_t *run)
     ap_update_sb_handle(hc->sbh, run->slot, run->index);
     c->sbh = hc->sbh;
     c->current_thread = run->thd;
-    ap_run_resume_connection(c, hc->r);
+    ap_run_resume_connection(c, hc->w.r);
     hyb_conn_loop(run);
 }
 
@@ -340,7 +340,7 @@ static void hyb_conn_run(hyb_run_t *run)
 {
     if (!run->hc->c) {
         if (!hyb_conn_create(run)) {
-            run->hc->ask = HYB_ASK_CLOSE;
+            run->hc->back.ask = HYB_ASK_CLOSE;
             hyb_inbox_push(run->hc->child->inbox, &run->hc->job);
             return;
         }
@@ -348,7 +348,7 @@ static void hyb_conn_run(hyb_run_t *run)
     else {
         hyb_conn_resume(run);
     }
-    if (run->hc->head_expired) {
+    if (run->hc->go.head_expired) {
         hyb_gather_add_nowait(run->hc);
     }
     hyb_conn_loop(run);
@@ -409,7 +409,7 @@ hyb_conn_t *hyb_conn_get(conn_rec *c)
 
 static apr_status_t hyb_clear_request(void *arg)
 {
-    ((hyb_conn_t *)arg)->r = NULL;
+    ((hyb_conn_t *)arg)->w.r = NULL;
     return APR_SUCCESS;
 }
 
@@ -418,7 +418,7 @@ static void hyb_pre_read_request(request_rec *r, conn_rec *c)
     hyb_conn_t *hc = hyb_conn_get(c);
 
     if (hc) {
-        hc->r = r;
+        hc->w.r = r;
         apr_pool_cleanup_register(r->pool, hc, hyb_clear_request,
                                   apr_pool_cleanup_null);
     }
@@ -432,9 +432,9 @@ static int hyb_post_read_request(request_rec *r)
     if (hc) {
         server_rec *s = r->server->keep_alive_timeout_set
                         ? r->server : r->connection->base_server;
-        hc->ka_timeout = s->keep_alive_timeout;
-        hc->io_timeout = r->server->timeout;
-        hc->close_soon = 0;     /* a head was read after all */
+        hc->back.ka_timeout = s->keep_alive_timeout;
+        hc->back.io_timeout = r->server->timeout;
+        hc->go.close_soon = 0;     /* a head was read after all */
         hyb_gather_remove_nowait(hc);
     }
     return OK;
@@ -461,8 +461,8 @@ static int hyb_protocol_switch(conn_rec *c, request_rec *r, server_rec *s,
 
     (void)protocol;
     if (!r && s && hc) {
-        hc->ka_timeout = s->keep_alive_timeout;
-        hc->io_timeout = s->timeout;
+        hc->back.ka_timeout = s->keep_alive_timeout;
+        hc->back.io_timeout = s->timeout;
     }
     return DECLINED;
 }
