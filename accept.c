@@ -381,7 +381,7 @@ static void hyb_l_idle_notify(void *baton)
 /* Listener thread: this child's receiving socket, or -1. */
 static int hyb_l_handoff_rx(hyb_listener_t *l)
 {
-    hyb_handoff_tab_t *t = hyb_handoff_table();
+    hyb_handoff_tab_t *t = hyb_srv.handoff;
     int slot = l->ch->slot;
 
     return t && slot >= 0 && slot < t->n ? t->rx[slot] : -1;
@@ -390,7 +390,7 @@ static int hyb_l_handoff_rx(hyb_listener_t *l)
 /* Listener thread: the name of the socket of `slot`, or NULL. */
 static const unsigned char *hyb_l_handoff_key(int slot)
 {
-    hyb_handoff_tab_t *t = hyb_handoff_table();
+    hyb_handoff_tab_t *t = hyb_srv.handoff;
 
     return t && slot >= 0 && slot < t->n ? t->key[slot] : NULL;
 }
@@ -531,7 +531,7 @@ static apr_status_t hyb_l_handoff_init(hyb_listener_t *l)
             return APR_ENOMEM;
         }
     }
-    if (hyb_handoff_table()
+    if (hyb_srv.handoff
         && hyb_handoff_open_tx(&l->handoff_tx) != APR_SUCCESS) {
         l->handoff_tx = -1;         /* sends fail: connections stay here */
     }

@@ -83,7 +83,7 @@ static void hyb_child_close_other_buckets(hyb_child_t *ch)
 /* Keep only this slot's handoff socket (the parent holds them all). */
 static void hyb_child_close_other_handoffs(hyb_child_t *ch)
 {
-    hyb_handoff_tab_t *t = hyb_handoff_table();
+    hyb_handoff_tab_t *t = hyb_srv.handoff;
     int i;
 
     if (!t || hyb_srv.one_process) {

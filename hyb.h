@@ -102,6 +102,11 @@ typedef struct hyb_server_t {
     ap_pod_t **pods;
     apr_pool_t *pconf;
     hyb_retained_t *retained;
+    hyb_handoff_tab_t *handoff; /* the handoff sockets, retained across
+                                 * reloads (parent.c, each pass); NULL when
+                                 * there are none (no random bytes for the
+                                 * names).  A child's copy has only its own
+                                 * slot's socket open. */
 } hyb_server_t;
 
 extern hyb_server_t hyb_srv;    /* the one pass-wide configuration */
@@ -155,7 +160,6 @@ const char *hyb_cmd_int(cmd_parms *cmd, const char *arg, long lo, long hi,
 
 /* parent.c */
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s);
-hyb_handoff_tab_t *hyb_handoff_table(void);
 
 /* child.c */
 void hyb_child_main(int slot, int bucket) __attribute__((noreturn));
