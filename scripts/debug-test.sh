@@ -10,7 +10,8 @@
 # and the workers (accept, keep-alive, gathering, handoff between children,
 # timed callbacks).  A failed assertion aborts the child, which the e2e
 # harness reports as an "exit signal" line in the error log.
-# Environment: E2E_DEBUG_TESTS overrides the subset (pytest arguments).
+# Environment: E2E_DEBUG_TESTS overrides the subset (pytest arguments);
+# PYTHON the interpreter with pytest (default /usr/bin/python3).
 set -euo pipefail
 
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -24,4 +25,4 @@ subset=${E2E_DEBUG_TESTS:-"tests/e2e/test_basic.py tests/e2e/test_keepalive.py \
 tests/e2e/test_gather.py tests/e2e/test_accept_spread.py \
 tests/e2e/test_timed_callbacks.py"}
 # shellcheck disable=SC2086
-HYB_SO="$root/build-debug/mod_mpm_hybrid.so" /usr/bin/python3 -m pytest -q $subset
+HYB_SO="$root/build-debug/mod_mpm_hybrid.so" "${PYTHON:-/usr/bin/python3}" -m pytest -q $subset
