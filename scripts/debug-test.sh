@@ -18,7 +18,7 @@ root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root"
 
 make --no-print-directory -f Makefile.apxs BUILDDIR=build-debug \
-    HYB_CFLAGS="-Wall -Wextra -Werror -std=gnu99 -DAP_DEBUG"
+    HYB_EXTRA_CFLAGS=-DAP_DEBUG
 make --no-print-directory -C tests/unit run DEBUG=1
 
 subset=${E2E_DEBUG_TESTS:-"tests/e2e/test_basic.py tests/e2e/test_keepalive.py \
