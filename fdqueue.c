@@ -35,7 +35,8 @@ struct hyb_queue_t {
     apr_uint32_t waiting;       /* workers blocked in the condition wait */
     apr_uint32_t claimed;       /* waiters already signalled for a job */
     apr_uint32_t notifying;     /* workers running the idle fn, on their
-                                 * way to wait: waiting for hyb_queue_load */
+                                 * way to wait: counted as waiting in the
+                                 * load (hyb_queue_load_of) */
     apr_uint32_t intr_gen;      /* bumped by hyb_queue_interrupt_all */
     int terminated;
     int notify_armed;           /* set by hyb_queue_arm_idle_notify_if,

@@ -6,7 +6,7 @@
  * keep-alive connection, and the input filter that ends a head that timed
  * out.
  *
- * The listener (listener.c) holds a connection until hyb_hs_scan says its
+ * The listener (lgather.c) holds a connection until hyb_hs_scan says its
  * request head (or TLS record) is complete; this file decides for how long.
  *
  * Threads: the directive setters, the config create/merge functions and

@@ -6,6 +6,11 @@
  * is done; it then hands it back to the listener through the inbox and
  * never touches it again.  All state changes go through hyb_conn_set_state()
  * (logged at trace4), and what each state does is in hyb_state_table.
+ * Suspended connections and timed callbacks are kept by timers.c.
+ *
+ * Threads: worker threads; the hooks run on whichever thread runs the
+ * connection (a worker).  A worker touches only the shared, w and back
+ * parts of the hyb_conn_t it holds (conn.h).
  */
 #include "hyb.h"
 
@@ -16,8 +21,6 @@
 #include "sock.h"
 #include "timers.h"
 
-#include <sys/socket.h>
-#include <errno.h>
 
 
 typedef struct hyb_run_t {
@@ -97,7 +100,7 @@ static int hyb_step_process(hyb_run_t *run)
 }
 
 /* Before keep-alive: is the next request already whole?  Also records how
- * the listener gathers it and whether part of it is in (see listener.c).
+ * the listener gathers it and whether part of it is in (see lgather.c).
  * The mode is asked each time: mod_http2 takes over a prior-knowledge h2c
  * connection without a protocol_switch, so no hook tells the MPM. */
 static int hyb_next_head_ready(hyb_conn_t *hc)
