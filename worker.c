@@ -21,8 +21,6 @@
 #include "sock.h"
 #include "timers.h"
 
-
-
 typedef struct hyb_run_t {
     hyb_conn_t *hc;
     apr_thread_t *thd;
