@@ -83,7 +83,7 @@ static void hyb_child_close_other_buckets(hyb_child_t *ch)
 /* Keep only this slot's handoff socket (the parent holds them all). */
 static void hyb_child_close_other_handoffs(hyb_child_t *ch)
 {
-    hyb_handoff_tab_t *t = hyb_handoff_table();
+    hyb_handoff_tab_t *t = hyb_srv.handoff;
     int i;
 
     if (!t || hyb_srv.one_process) {
@@ -170,7 +170,7 @@ static void hyb_child_start_threads(hyb_child_t *ch)
     }
     if ((rv = hyb_queue_create(&ch->queue, ch->pruntime)) != APR_SUCCESS
         || (rv = hyb_inbox_create(&ch->inbox, ch->pruntime)) != APR_SUCCESS
-        || (rv = hyb_listener_create(ch)) != APR_SUCCESS) {
+        || (rv = hyb_listener_main_create(ch)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, rv, ap_server_conf,
                      "HYB0303: could not set up the child's queues");
         hyb_child_exit(ch, APEXIT_CHILDSICK);
@@ -266,7 +266,7 @@ static void hyb_child_stop(hyb_child_t *ch, hyb_exit_mode_e mode)
     apr_atomic_set32(&ch->exit_mode, mode);
     hyb_srv.retained->mpm->mpm_state = AP_MPMQ_STOPPING;
     ap_run_child_stopping(ch->pchild, mode == HYB_GRACEFUL);
-    hyb_listener_wake(ch);
+    hyb_listener_any_wake(ch);
     if (mode == HYB_UNGRACEFUL) {
         hyb_queue_interrupt_all(ch->queue);
         for (i = 0; i < hyb_srv.limits.threads_per_child; i++) {

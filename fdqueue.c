@@ -6,9 +6,9 @@
  * condition variable carries both "job available" (signal) and
  * "interrupt/term" (broadcast).
  *
- * Threads: the listener (or any thread) calls push, starved, interrupt_all,
- * term and the snapshot getters; worker threads call pop.  The idle notify
- * fn runs on a worker thread with the lock released.
+ * Threads: the listener (or any thread) calls push, interrupt_all, term and
+ * the snapshot calls; worker threads call pop.  The idle notify fn runs on
+ * a worker thread with the lock released.
  *
  * Accounting: "waiting" counts workers blocked in the condition wait;
  * "claimed" counts those of them a push has already signalled and which
@@ -16,15 +16,16 @@
  * and claimed <= waiting always holds.  A push signals only when an
  * unclaimed waiter exists; otherwise the job is left for a worker that is
  * already awake or returning, which re-checks the queue before it waits.
- * Load = jobs queued - workers waiting (signed): above 0, jobs wait with
- * no worker coming; below 0, workers wait with no job.  When a mirror word
- * is set, every change of the load is stored there too (under the lock),
- * for other processes to read.
+ * Load, starved and idle are defined once, over a snapshot of these counts
+ * (hyb_queue_load_of and the others below).  When a mirror word is set,
+ * every change of the load is stored there too (under the lock), for other
+ * processes to read.
  */
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
 
 #include "fdqueue.h"
+#include "hyb_assert.h"
 
 struct hyb_queue_t {
     apr_thread_mutex_t *mutex;
@@ -34,22 +35,55 @@ struct hyb_queue_t {
     apr_uint32_t waiting;       /* workers blocked in the condition wait */
     apr_uint32_t claimed;       /* waiters already signalled for a job */
     apr_uint32_t notifying;     /* workers running the idle fn, on their
-                                 * way to wait: waiting for hyb_queue_load */
+                                 * way to wait: counted as waiting in the
+                                 * load (hyb_queue_load_of) */
     apr_uint32_t intr_gen;      /* bumped by hyb_queue_interrupt_all */
     int terminated;
-    int notify_armed;           /* set by hyb_queue_starved or
-                                 * hyb_queue_load, one-shot */
+    int notify_armed;           /* set by hyb_queue_arm_idle_notify_if,
+                                 * one-shot */
     hyb_queue_idle_fn *idle_fn;
     void *idle_baton;
     volatile apr_int32_t *load_mirror;      /* optional copy of the load
                                              * (shared memory) */
 };
 
-/* Lock held: publish the load after length or waiting changed. */
+int hyb_queue_load_of(const hyb_queue_snap_t *s)
+{
+    return (int)s->length - (int)(s->waiting + s->notifying);
+}
+
+int hyb_queue_starved_of(const hyb_queue_snap_t *s)
+{
+    return s->length > s->claimed;
+}
+
+int hyb_queue_busy_of(const hyb_queue_snap_t *s)
+{
+    return hyb_queue_load_of(s) >= 0;
+}
+
+apr_uint32_t hyb_queue_idle_of(const hyb_queue_snap_t *s)
+{
+    return s->waiting - s->claimed;
+}
+
+/* Lock held. */
+static void snap_locked(const hyb_queue_t *q, hyb_queue_snap_t *s)
+{
+    s->length = q->length;
+    s->waiting = q->waiting;
+    s->notifying = q->notifying;
+    s->claimed = q->claimed;
+}
+
+/* Lock held: publish the load after length, waiting or notifying changed. */
 static void mirror_load(hyb_queue_t *q)
 {
+    hyb_queue_snap_t s;
+
     if (q->load_mirror) {
-        *q->load_mirror = (apr_int32_t)q->length - (apr_int32_t)q->waiting;
+        snap_locked(q, &s);
+        *q->load_mirror = (apr_int32_t)hyb_queue_load_of(&s);
     }
 }
 
@@ -113,6 +147,7 @@ apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
     mirror_load(q);
     if (q->waiting > q->claimed) {
         q->claimed++;
+        HYB_ASSERT(q->claimed <= q->waiting);
         apr_thread_cond_signal(q->cond);
     }
     apr_thread_mutex_unlock(q->mutex);
@@ -146,10 +181,12 @@ static void run_idle_notify(hyb_queue_t *q)
         return;
     }
     q->notifying++;
+    mirror_load(q);
     apr_thread_mutex_unlock(q->mutex);
     fn(baton);
     apr_thread_mutex_lock(q->mutex);
     q->notifying--;
+    mirror_load(q);
 }
 
 /* Lock held.  One condition wait, keeping waiting/claimed consistent: every
@@ -165,6 +202,7 @@ static void wait_once(hyb_queue_t *q)
     if (q->claimed) {
         q->claimed--;
     }
+    HYB_ASSERT(q->claimed <= q->waiting);
     mirror_load(q);
 }
 
@@ -220,62 +258,29 @@ void hyb_queue_term(hyb_queue_t *q)
     apr_thread_mutex_unlock(q->mutex);
 }
 
-/* Any thread: snapshot of idle workers (waiting and not yet signalled). */
-apr_uint32_t hyb_queue_idlers(hyb_queue_t *q)
+/* Any thread. */
+void hyb_queue_snapshot(hyb_queue_t *q, hyb_queue_snap_t *s)
 {
-    apr_uint32_t n;
-
     apr_thread_mutex_lock(q->mutex);
-    n = q->waiting - q->claimed;
+    snap_locked(q, s);
     apr_thread_mutex_unlock(q->mutex);
-    return n;
 }
 
-/* Any thread: snapshot of queued jobs. */
-apr_uint32_t hyb_queue_length(hyb_queue_t *q)
+/* Listener thread.  Only a caller that will wait for a worker arms (one
+ * told there is an idle worker has nothing to wait for). */
+int hyb_queue_arm_idle_notify_if(hyb_queue_t *q, hyb_queue_cond_fn *cond,
+                                 hyb_queue_snap_t *s)
 {
-    apr_uint32_t n;
+    int yes;
 
     apr_thread_mutex_lock(q->mutex);
-    n = q->length;
-    apr_thread_mutex_unlock(q->mutex);
-    return n;
-}
-
-/* Listener thread.  True when more jobs are queued than workers already
- * signalled for them.  Only a true answer arms the idle notification (a
- * listener told "not starved" has nothing to wait for); the next worker
- * about to wait then calls the idle fn once. */
-int hyb_queue_starved(hyb_queue_t *q)
-{
-    int starved;
-
-    apr_thread_mutex_lock(q->mutex);
-    starved = q->length > q->claimed;
-    if (starved) {
+    snap_locked(q, s);
+    yes = cond(s);
+    if (yes) {
         q->notify_armed = 1;
     }
     apr_thread_mutex_unlock(q->mutex);
-    return starved;
-}
-
-/* Listener thread.  The load (jobs queued - workers waiting), where a
- * worker running the idle fn on its way to wait counts as waiting (it holds
- * the lock from the fn's return until the wait, so a caller woken by the fn
- * sees it as one or the other).  A load >= 0 (no idle worker) arms the idle
- * notification, as hyb_queue_starved does, so a listener that holds back
- * for want of a worker hears of the next one. */
-int hyb_queue_load(hyb_queue_t *q)
-{
-    int load;
-
-    apr_thread_mutex_lock(q->mutex);
-    load = (int)q->length - (int)(q->waiting + q->notifying);
-    if (load >= 0) {
-        q->notify_armed = 1;
-    }
-    apr_thread_mutex_unlock(q->mutex);
-    return load;
+    return yes;
 }
 
 /* Listener thread.  Unlink and return the oldest queued job of `kind` that

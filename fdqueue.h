@@ -1,8 +1,9 @@
 /* fdqueue.h - the worker queue of one child.
  *
- * Owns: the FIFO of jobs the listener hands to worker threads, the count of
- * idle workers, and the "starved" signal the listener uses for accept
- * back-pressure.  Jobs are intrusive (hyb_job_t is embedded in the caller's
+ * Owns: the FIFO of jobs the listener hands to worker threads, the counts
+ * of waiting workers (hyb_queue_snap_t, with the one definition of load,
+ * starved and idle), and the one-shot idle notification the listener arms
+ * when it holds back for want of a worker.  Jobs are intrusive (hyb_job_t is embedded in the caller's
  * object), so push never allocates and never blocks.
  *
  * Threads: any thread may push (in practice the listener); worker threads
@@ -45,26 +46,51 @@ void hyb_queue_interrupt_all(hyb_queue_t *q);
 /* No more pushes; pops drain what is queued, then return APR_EOF. */
 void hyb_queue_term(hyb_queue_t *q);
 
-/* Snapshot counters (take the lock). */
-apr_uint32_t hyb_queue_idlers(hyb_queue_t *q);  /* workers waiting, not yet handed a job */
-apr_uint32_t hyb_queue_length(hyb_queue_t *q);  /* jobs queued, not yet popped */
+/* What the queue holds and who waits for it, at one moment (read under
+ * its lock).  The derived quantities below are the only definitions of
+ * load, starved and idle: the listener, the published load word and the
+ * tests all use them. */
+typedef struct hyb_queue_snap_t {
+    apr_uint32_t length;        /* jobs queued, not yet popped */
+    apr_uint32_t waiting;       /* workers blocked in the wait */
+    apr_uint32_t notifying;     /* workers running the idle fn, on their way
+                                 * to wait */
+    apr_uint32_t claimed;       /* waiters a push already signalled */
+} hyb_queue_snap_t;
 
-/* True when a queued job waits with no worker about to take it: the queue
- * holds more jobs than workers already woken for them.  Also arms the idle
- * notification: the next worker that becomes idle calls the idle fn once. */
-int hyb_queue_starved(hyb_queue_t *q);
+/* Jobs queued - workers waiting (a worker on its way to wait counts as
+ * waiting): > 0, that many jobs have no worker coming; < 0, that many
+ * workers are idle.  The value the load mirror publishes. */
+int hyb_queue_load_of(const hyb_queue_snap_t *s);
 
-/* Jobs queued minus workers waiting: > 0, that many jobs have no worker
- * coming; < 0, that many workers are idle.  >= 0 arms the idle
- * notification the same way. */
-int hyb_queue_load(hyb_queue_t *q);
+/* A queued job has no worker coming: more jobs than waiters signalled. */
+int hyb_queue_starved_of(const hyb_queue_snap_t *s);
+
+/* No idle worker: load >= 0. */
+int hyb_queue_busy_of(const hyb_queue_snap_t *s);
+
+/* Workers waiting that no push has signalled yet. */
+apr_uint32_t hyb_queue_idle_of(const hyb_queue_snap_t *s);
+
+/* Any thread: the counts now.  No side effect. */
+void hyb_queue_snapshot(hyb_queue_t *q, hyb_queue_snap_t *s);
+
+/* Listener thread: the counts now (into *s) and, under the same lock, arm
+ * the one-shot idle notification when cond(*s) holds: the next worker
+ * about to wait then calls the idle fn once.  A caller that holds back for
+ * want of a worker arms it so that it hears of the next one; reading and
+ * arming under one lock means no worker goes idle unheard in between.
+ * Returns cond(*s). */
+typedef int hyb_queue_cond_fn(const hyb_queue_snap_t *s);
+int hyb_queue_arm_idle_notify_if(hyb_queue_t *q, hyb_queue_cond_fn *cond,
+                                 hyb_queue_snap_t *s);
 
 /* Unlink the oldest queued job of `kind` that no already-woken worker is
  * coming for; NULL when there is none. */
 hyb_job_t *hyb_queue_take_waiting(hyb_queue_t *q, int kind);
 
-/* Keep a copy of the load in *word, updated under the lock at every
- * change; NULL stops it. */
+/* Keep a copy of hyb_queue_load_of in *word, updated under the lock at
+ * every change; NULL stops it. */
 void hyb_queue_set_load_mirror(hyb_queue_t *q, volatile apr_int32_t *word);
 
 #endif

@@ -6,7 +6,7 @@
  * keep-alive connection, and the input filter that ends a head that timed
  * out.
  *
- * The listener (listener.c) holds a connection until hyb_hs_scan says its
+ * The listener (lgather.c) holds a connection until hyb_hs_scan says its
  * request head (or TLS record) is complete; this file decides for how long.
  *
  * Threads: the directive setters, the config create/merge functions and
@@ -17,6 +17,7 @@
  * connection.  The arithmetic is in headtime.c.
  */
 #include "hyb.h"
+#include "sock.h"
 
 #include "http_protocol.h"
 #include "http_request.h"
@@ -24,9 +25,6 @@
 #include "http_vhost.h"
 #include "util_filter.h"
 
-#include <sys/socket.h>
-#include <poll.h>
-#include <errno.h>
 #include <apr_strings.h>
 
 /* Bytes a worker peeks to see whether the next request head is complete
@@ -373,17 +371,6 @@ hyb_hs_mode_e hyb_gather_mode_after(conn_rec *c)
                                                                : HYB_HS_AUTO;
 }
 
-/* 1 when the peer has closed its side (or the socket has an error): no
- * more bytes will come after those already in the socket, which MSG_PEEK
- * returns without ever saying so. */
-static int hyb_sock_closed(int fd)
-{
-    struct pollfd pfd = { fd, POLLRDHUP, 0 };
-
-    return poll(&pfd, 1, 0) > 0
-           && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
 /* Worker: 1 when the next request can be served without waiting (a whole
  * head, EOF or an error, also after part of a head: the core then answers
  * as under event); 0 when nothing came yet and -1 when part of a head did
@@ -392,23 +379,24 @@ static int hyb_sock_closed(int fd)
 int hyb_head_ready(int fd, hyb_hs_mode_e mode, server_rec *s)
 {
     unsigned char buf[HYB_WORKER_PEEK];
+    apr_uint32_t seen = 0;
     hyb_hs_t hs;
-    ssize_t n;
 
     if (mode == HYB_HS_AUTO) {
         return hyb_sock_readable(fd);
     }
-    n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-    if (n <= 0) {
-        return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK
-                          && errno != EINTR);
-    }
     hyb_hs_init(&hs, mode);
     hyb_hs_set_limits(&hs, hyb_head_limits(s));
-    if (hyb_hs_scan(&hs, buf, (size_t)n, sizeof(buf)) == HYB_HS_DONE) {
+    switch (hyb_sock_peek_head(fd, &hs, buf, sizeof(buf), sizeof(buf),
+                               &seen)) {
+    case HYB_SOCK_NOTHING:
+        return 0;
+    case HYB_SOCK_GONE:
+    case HYB_SOCK_WHOLE:
         return 1;
+    default:
+        return hyb_sock_closed(fd) ? 1 : -1;
     }
-    return hyb_sock_closed(fd) ? 1 : -1;
 }
 
 /* 1 when the brigade holds a line feed (a whole line for AP_MODE_GETLINE). */
@@ -460,9 +448,9 @@ static apr_status_t hyb_nowait_in(ap_filter_t *f, apr_bucket_brigade *bb,
 /* Worker: before the connection runs after a head timeout. */
 void hyb_gather_add_nowait(hyb_conn_t *hc)
 {
-    hc->head_expired = 0;
-    if (!hc->expired_f) {
-        hc->expired_f = ap_add_input_filter_handle(hyb_nowait_filter, NULL,
+    hc->go.head_expired = 0;
+    if (!hc->w.expired_f) {
+        hc->w.expired_f = ap_add_input_filter_handle(hyb_nowait_filter, NULL,
                                                    NULL, hc->c);
     }
 }
@@ -471,9 +459,9 @@ void hyb_gather_add_nowait(hyb_conn_t *hc)
  * requests are read normally. */
 void hyb_gather_remove_nowait(hyb_conn_t *hc)
 {
-    if (hc->expired_f) {
-        ap_remove_input_filter(hc->expired_f);
-        hc->expired_f = NULL;
+    if (hc->w.expired_f) {
+        ap_remove_input_filter(hc->w.expired_f);
+        hc->w.expired_f = NULL;
     }
 }
 

@@ -5,9 +5,8 @@
  *                 listeners, pods); rebuilt on every restart.
  *   hyb_retained_t what survives restarts (httpd's retained data).
  *   hyb_child_t   one child process: its queue, inbox, threads and flags.
- *   hyb_conn_t    one client connection, owned by exactly one thread at a
- *                 time (the listener or one worker); the handoffs are the
- *                 queue (listener -> worker) and the inbox (worker -> listener).
+ * and the prototypes of the files' entry points.  A connection
+ * (hyb_conn_t) is in conn.h, the listener's own state in listener.h.
  */
 #ifndef HYB_H
 #define HYB_H
@@ -35,9 +34,8 @@
 #include "headscan.h"
 #include "headtime.h"
 #include "handoff.h"
+#include "conn.h"
 
-#include <event2/event.h>
-#include <event2/event_struct.h>
 
 extern module AP_MODULE_DECLARE_DATA mpm_hybrid_module;
 #ifndef HYB_MODULE_FILE    /* AP_DECLARE_MODULE defines it there */
@@ -104,6 +102,11 @@ typedef struct hyb_server_t {
     ap_pod_t **pods;
     apr_pool_t *pconf;
     hyb_retained_t *retained;
+    hyb_handoff_tab_t *handoff; /* the handoff sockets, retained across
+                                 * reloads (parent.c, each pass); NULL when
+                                 * there are none (no random bytes for the
+                                 * names).  A child's copy has only its own
+                                 * slot's socket open. */
 } hyb_server_t;
 
 extern hyb_server_t hyb_srv;    /* the one pass-wide configuration */
@@ -143,97 +146,6 @@ struct hyb_child_t {
                                           * ungraceful stop (to shutdown()) */
 };
 
-/* ---- a connection ------------------------------------------------------- */
-
-typedef enum {
-    HYB_PARK_NONE = 0,          /* owned by a worker */
-    HYB_PARK_KEEPALIVE,         /* wait for the next request */
-    HYB_PARK_WRITE,             /* write completion, poll per sense */
-    HYB_PARK_WAITIO,            /* CONN_STATE_ASYNC_WAITIO, poll per sense */
-    HYB_PARK_LINGER,            /* drain after shutdown(WR) */
-    HYB_PARK_GATHER,            /* listener only: waiting for a whole
-                                 * request head (or TLS record) */
-    HYB_PARK_CLOSE              /* close now */
-} hyb_park_e;
-
-typedef struct hyb_conn_t {
-    hyb_job_t job;              /* queue / inbox link: owner is the holder */
-    conn_state_t cs;            /* c->cs points here */
-    hyb_child_t *child;
-    apr_pool_t *ptrans;         /* everything of the connection lives here */
-    apr_socket_t *sock;
-    int fd;
-    conn_rec *c;                /* NULL until a worker created it */
-    ap_sb_handle_t *sbh;
-    request_rec *r;             /* request being read/handled (worker) */
-
-    /* Set by the worker that hands the connection back (before the inbox
-     * push), read by the listener after it. */
-    hyb_park_e park;
-    apr_interval_time_t ka_timeout;     /* per-vhost KeepAliveTimeout */
-    apr_interval_time_t io_timeout;     /* per-vhost Timeout */
-    int linger_short;
-
-    hyb_hs_mode_e gather_mode;  /* how to gather its next request after
-                                 * keep-alive; HYB_HS_AUTO: don't */
-    int partial;                /* part of the next head is already in */
-
-    /* Atomic: set by the listener when it sees a read edge while a worker
-     * owns the connection; read and cleared by the listener when the
-     * connection parks (and cleared at dispatch); read by the worker,
-     * under the inbox mutex, when it hands the connection back lazily, so
-     * that the handoff wakes the listener. */
-    volatile apr_uint32_t edge_seen;
-
-    /* Set by the listener before a queue push, read by the worker. */
-    int expired;                /* parked connection timed out */
-    int head_expired;           /* gathering timed out: reads must not wait */
-    int close_soon;             /* gathering ended by a FIN or a timeout: the
-                                 * answer is followed by a close, handed
-                                 * back to the listener at once; the
-                                 * worker clears it when a head is read */
-
-    /* Worker-only. */
-    ap_filter_t *expired_f;     /* the no-wait filter while it is in place */
-
-    /* Listener-only. */
-    hyb_park_e parked;          /* where it waits now (NONE: in a worker) */
-    int rev_added, wev_added;
-    struct event rev, wev;
-    hyb_tq_entry_t tqe;          /* in the timeout queue of its park kind */
-    hyb_tq_entry_t trim_e;       /* in the listener's memory-trim queue */
-    apr_time_t linger_deadline;
-    hyb_hs_t hs;                /* gathering: scan state */
-    hyb_hs_mode_e first_mode;   /* how its listening socket gathers */
-    unsigned int hops;          /* times handed to a sibling (handoff.c) */
-    server_rec *base_s;         /* gathering a new connection: the server
-                                 * the core will give it */
-    apr_time_t gather_start;    /* gathering: when its head's clock started
-                                 * (accept, or the next head's first byte) */
-    apr_time_t gather_due;      /* gathering: when it times out if nothing
-                                 * more comes */
-    apr_uint32_t gather_bytes;  /* gathering: bytes available at last look */
-    apr_uint32_t gather_line;   /* gathering: where the open line starts */
-    int ip_counted;             /* gathering: counted in the per-IP table */
-    int rdhup;                  /* the peer closed its side (EV_CLOSED) */
-} hyb_conn_t;
-
-#define HYB_JOB_CONN         1
-#define HYB_JOB_ACCEPT_TOKEN 2  /* see hyb_l_gate_accept() */
-#define HYB_JOB_TIMER        3  /* ap_mpm_register_timed_callback() */
-#define HYB_JOB_CONN_NEW     4  /* a connection no worker has run yet; the
-                                 * worker makes it HYB_JOB_CONN */
-
-/* A timed callback: registered by any thread (inbox), armed by the listener,
- * run by a worker (queue), then freed by that worker. */
-typedef struct hyb_timer_t {
-    hyb_job_t job;
-    struct event ev;            /* listener */
-    apr_time_t when;
-    ap_mpm_callback_fn_t *cb;
-    void *baton;
-} hyb_timer_t;
-
 typedef struct hyb_worker_arg_t {
     hyb_child_t *child;
     int index;                  /* thread slot in the scoreboard */
@@ -248,7 +160,6 @@ const char *hyb_cmd_int(cmd_parms *cmd, const char *arg, long lo, long hi,
 
 /* parent.c */
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s);
-hyb_handoff_tab_t *hyb_handoff_table(void);
 
 /* child.c */
 void hyb_child_main(int slot, int bucket) __attribute__((noreturn));
@@ -257,17 +168,14 @@ void hyb_child_request_exit(hyb_child_t *ch);
 hyb_exit_mode_e hyb_child_exit_mode(hyb_child_t *ch);
 
 /* listener.c */
-apr_status_t hyb_listener_create(hyb_child_t *ch);
+apr_status_t hyb_listener_main_create(hyb_child_t *ch);
 void *APR_THREAD_FUNC hyb_listener_main(apr_thread_t *thd, void *arg);
-void hyb_listener_wake(hyb_child_t *ch);
-void hyb_listener_token_popped(hyb_child_t *ch);
+void hyb_listener_any_wake(hyb_child_t *ch);
+void hyb_listener_worker_token_popped(hyb_child_t *ch);
 
 /* worker.c */
 void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg);
 hyb_conn_t *hyb_conn_get(conn_rec *c);
-apr_status_t hyb_register_timed_callback(apr_time_t t, ap_mpm_callback_fn_t *cb,
-                                         void *baton);
-int hyb_sock_readable(int fd);
 void hyb_worker_register_hooks(void);
 
 /* gather.c */

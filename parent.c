@@ -30,17 +30,6 @@ static hyb_retained_t *R(void)
 
 /* ---- the handoff sockets (handoff.c) ------------------------------------- */
 
-/* The retained table, found again after each reload of the module; NULL
- * when there is none (no random bytes for the names). */
-static hyb_handoff_tab_t *hyb_handoff_tab;
-
-/* Any process: the handoff table (children: their copy, in which only
- * their own slot's socket is open). */
-hyb_handoff_tab_t *hyb_handoff_table(void)
-{
-    return hyb_handoff_tab;
-}
-
 /* The socket pairs an older build of this module kept in the retained data
  * (two per slot, inherited by every child): closed, once. */
 static void hyb_handoff_close_pairs(hyb_retained_t *r)
@@ -89,7 +78,7 @@ static void hyb_handoff_setup(void)
     if (!t) {
         t = hyb_handoff_tab_create(r->first_server_limit);
     }
-    hyb_handoff_tab = t->n ? t : NULL;
+    hyb_srv.handoff = t->n ? t : NULL;
 }
 
 /* Before the child of `slot` is forked: its receiving socket, opened once
@@ -98,7 +87,7 @@ static void hyb_handoff_setup(void)
 static void hyb_handoff_open_slot(int slot)
 {
     static apr_time_t logged;
-    hyb_handoff_tab_t *t = hyb_handoff_tab;
+    hyb_handoff_tab_t *t = hyb_srv.handoff;
     apr_status_t rv;
 
     if (!t || slot >= t->n || t->rx[slot] >= 0) {

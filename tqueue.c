@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tqueue.h"
+#include "hyb_assert.h"
 
 #define HYB_TQ_SET_INITIAL 4
 
@@ -29,14 +30,13 @@ void hyb_tq_init(hyb_tq_t *q, apr_interval_time_t timeout)
     q->placed = 0;
 }
 
-/* Append at the tail.  An entry still queued somewhere is first removed
- * (defensive; the contract says callers don't do that), so the lists can
- * never be corrupted by a double append. */
+/* Append at the tail.  The entry must not be queued anywhere (callers
+ * remove it first), and the queue must keep one timeout (not placed):
+ * checked by HYB_ASSERT in a debug build, not repaired. */
 void hyb_tq_append(hyb_tq_t *q, hyb_tq_entry_t *e, apr_time_t now)
 {
-    if (e->q) {
-        hyb_tq_remove(e);
-    }
+    HYB_ASSERT(e->q == NULL);
+    HYB_ASSERT(!q->placed);
     e->expiry = now + q->timeout;
     e->next = NULL;
     e->prev = q->tail;

@@ -6,6 +6,11 @@
  * is done; it then hands it back to the listener through the inbox and
  * never touches it again.  All state changes go through hyb_conn_set_state()
  * (logged at trace4), and what each state does is in hyb_state_table.
+ * Suspended connections and timed callbacks are kept by timers.c.
+ *
+ * Threads: worker threads; the hooks run on whichever thread runs the
+ * connection (a worker).  A worker touches only the shared, w and back
+ * parts of the hyb_conn_t it holds (conn.h).
  */
 #include "hyb.h"
 
@@ -13,10 +18,8 @@
 #include "http_request.h"
 #include "http_vhost.h"
 
-#include <sys/socket.h>
-#include <stdlib.h>
-#include <errno.h>
-
+#include "sock.h"
+#include "timers.h"
 
 typedef struct hyb_run_t {
     hyb_conn_t *hc;
@@ -46,16 +49,18 @@ static void hyb_conn_set_state(hyb_conn_t *hc, conn_state_e st, const char *why)
 
 /* Give the connection back to the listener; the caller must not touch hc
  * afterwards. */
-static int hyb_conn_park(hyb_run_t *run, hyb_park_e kind)
+static int hyb_conn_park(hyb_run_t *run, hyb_ask_e kind)
 {
     hyb_conn_t *hc = run->hc;
 
-    if (kind != HYB_PARK_CLOSE && kind != HYB_PARK_LINGER) {
-        ap_run_suspend_connection(hc->c, hc->r);   /* paired with resume */
+    /* The listener keeps no trace of a connection a worker owns. */
+    AP_DEBUG_ASSERT(hc->l.place == HYB_AT_NONE && kind != HYB_ASK_NONE);
+    if (kind != HYB_ASK_CLOSE && kind != HYB_ASK_LINGER) {
+        ap_run_suspend_connection(hc->c, hc->w.r);   /* paired with resume */
     }
     hc->c->sbh = NULL;          /* no scoreboard writes while parked */
-    hc->park = kind;
-    if (kind == HYB_PARK_WRITE || kind == HYB_PARK_WAITIO || hc->close_soon) {
+    hc->back.ask = kind;
+    if (kind == HYB_ASK_WRITE || kind == HYB_ASK_WAITIO || hc->go.close_soon) {
         hyb_inbox_push(hc->child->inbox, &hc->job);
     }
     else {
@@ -92,29 +97,17 @@ static int hyb_step_process(hyb_run_t *run)
     return 0;
 }
 
-/* 1 when a read would not block (data, EOF or error).  Checked before a
- * connection is parked for reading: the listener's edge-triggered event only
- * reports data that arrives later, so what is already in the socket must be
- * served now. */
-int hyb_sock_readable(int fd)
-{
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-
-    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 /* Before keep-alive: is the next request already whole?  Also records how
- * the listener gathers it and whether part of it is in (see listener.c).
+ * the listener gathers it and whether part of it is in (see lgather.c).
  * The mode is asked each time: mod_http2 takes over a prior-knowledge h2c
  * connection without a protocol_switch, so no hook tells the MPM. */
 static int hyb_next_head_ready(hyb_conn_t *hc)
 {
     int r;
 
-    hc->gather_mode = hyb_gather_mode_after(hc->c);
-    r = hyb_head_ready(hc->fd, hc->gather_mode, hc->c->base_server);
-    hc->partial = (r < 0);
+    hc->back.gather_mode = hyb_gather_mode_after(hc->c);
+    r = hyb_head_ready(hc->fd, hc->back.gather_mode, hc->c->base_server);
+    hc->back.partial = (r < 0);
     return r > 0;
 }
 
@@ -143,10 +136,10 @@ static int hyb_step_write(hyb_run_t *run)
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "write failure");
     }
     else if (c->data_in_output_filters) {
-        return hyb_conn_park(run, HYB_PARK_WRITE);
+        return hyb_conn_park(run, HYB_ASK_WRITE);
     }
     else if (hc->cs.sense == CONN_SENSE_WANT_READ && !hyb_sock_readable(hc->fd)) {
-        return hyb_conn_park(run, HYB_PARK_WRITE);
+        return hyb_conn_park(run, HYB_ASK_WRITE);
     }
     else if (c->keepalive != AP_CONN_KEEPALIVE || c->aborted
              || hyb_child_exit_mode(hc->child) == HYB_UNGRACEFUL) {
@@ -167,7 +160,7 @@ static int hyb_step_write(hyb_run_t *run)
 static int hyb_step_keepalive(hyb_run_t *run)
 {
     ap_update_child_status(run->hc->c->sbh, SERVER_BUSY_KEEPALIVE, NULL);
-    return hyb_conn_park(run, HYB_PARK_KEEPALIVE);
+    return hyb_conn_park(run, HYB_ASK_KEEPALIVE);
 }
 
 static int hyb_step_waitio(hyb_run_t *run)
@@ -180,7 +173,7 @@ static int hyb_step_waitio(hyb_run_t *run)
         return 0;
     }
     ap_update_child_status(hc->c->sbh, SERVER_BUSY_READ, NULL);
-    return hyb_conn_park(run, HYB_PARK_WAITIO);
+    return hyb_conn_park(run, HYB_ASK_WAITIO);
 }
 
 /* A handler suspended the request (e.g. mod_dialup pacing a response with
@@ -192,35 +185,10 @@ static int hyb_step_suspended(hyb_run_t *run)
     hyb_conn_t *hc = run->hc;
     hyb_child_t *ch = hc->child;
 
-    ap_run_suspend_connection(hc->c, hc->r);
+    ap_run_suspend_connection(hc->c, hc->w.r);
     hc->c->sbh = NULL;
-    apr_thread_mutex_lock(ch->susp_mutex);
-    hc->job.next = (hyb_job_t *)ch->suspended;
-    ch->suspended = hc;
-    apr_thread_mutex_unlock(ch->susp_mutex);
+    hyb_susp_worker_add(ch, hc);
     return 1;
-}
-
-/* Take the suspended connections that are no longer SUSPENDED. */
-static hyb_conn_t *hyb_take_unsuspended(hyb_child_t *ch)
-{
-    hyb_conn_t **pp, *done = NULL;
-
-    apr_thread_mutex_lock(ch->susp_mutex);
-    pp = &ch->suspended;
-    while (*pp) {
-        hyb_conn_t *hc = *pp;
-        if (hc->cs.state != CONN_STATE_SUSPENDED) {
-            *pp = (hyb_conn_t *)hc->job.next;
-            hc->job.next = (hyb_job_t *)done;
-            done = hc;
-        }
-        else {
-            pp = (hyb_conn_t **)&hc->job.next;
-        }
-    }
-    apr_thread_mutex_unlock(ch->susp_mutex);
-    return done;
 }
 
 static int hyb_step_linger(hyb_run_t *run)
@@ -230,16 +198,16 @@ static int hyb_step_linger(hyb_run_t *run)
 
     if (hc->cs.state == CONN_STATE_LINGER_SHORT
         || apr_table_get(c->notes, "short-lingering-close")) {
-        hc->linger_short = 1;
+        hc->back.linger_short = 1;
     }
-    hyb_conn_set_state(hc, hc->linger_short ? CONN_STATE_LINGER_SHORT
+    hyb_conn_set_state(hc, hc->back.linger_short ? CONN_STATE_LINGER_SHORT
                                             : CONN_STATE_LINGER_NORMAL,
                        "start lingering close");
     if (ap_start_lingering_close(c)) {
-        return hyb_conn_park(run, HYB_PARK_CLOSE);
+        return hyb_conn_park(run, HYB_ASK_CLOSE);
     }
     apr_socket_timeout_set(hc->sock, 0);
-    return hyb_conn_park(run, HYB_PARK_LINGER);
+    return hyb_conn_park(run, HYB_ASK_LINGER);
 }
 
 static int hyb_step_unknown(hyb_run_t *run)
@@ -292,8 +260,8 @@ static int hyb_conn_create(hyb_run_t *run)
     c->current_thread = run->thd;
     ap_set_module_config(c->conn_config, &mpm_hybrid_module, hc);
     ap_update_vhost_given_ip(c);
-    hc->ka_timeout = c->base_server->keep_alive_timeout;
-    hc->io_timeout = c->base_server->timeout;
+    hc->back.ka_timeout = c->base_server->keep_alive_timeout;
+    hc->back.io_timeout = c->base_server->timeout;
     rc = ap_pre_connection(c, hc->sock);
     if (rc != OK && rc != DONE) {
         ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c,
@@ -309,26 +277,26 @@ static void hyb_conn_resume(hyb_run_t *run)
 {
     hyb_conn_t *hc = run->hc;
     conn_rec *c = hc->c;
-    hyb_park_e was = hc->park;
-    int expired = hc->expired;
+    hyb_ask_e was = hc->back.ask;
+    int expired = hc->go.expired;
 
     ap_update_sb_handle(hc->sbh, run->slot, run->index);
     c->sbh = hc->sbh;
     c->current_thread = run->thd;
     c->id = (long)run->slot * hyb_srv.limits.thread_limit + run->index;
-    hc->park = HYB_PARK_NONE;
-    hc->expired = 0;
+    hc->back.ask = HYB_ASK_NONE;
+    hc->go.expired = 0;
     hc->cs.sense = CONN_SENSE_DEFAULT;      /* a sense asks for one event */
-    ap_run_resume_connection(c, hc->r);
-    if (expired && was == HYB_PARK_KEEPALIVE) {
+    ap_run_resume_connection(c, hc->w.r);
+    if (expired && was == HYB_ASK_KEEPALIVE) {
         apr_table_setn(c->notes, "short-lingering-close", "1");
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "keep-alive timeout");
     }
     else if (expired) {
-        c->aborted = (was == HYB_PARK_WRITE);
+        c->aborted = (was == HYB_ASK_WRITE);
         hyb_conn_set_state(hc, CONN_STATE_LINGER, "I/O timeout");
     }
-    else if (was == HYB_PARK_WRITE && !c->clogging_input_filters) {
+    else if (was == HYB_ASK_WRITE && !c->clogging_input_filters) {
         hyb_conn_set_state(hc, CONN_STATE_WRITE_COMPLETION, "writable");
     }
     else {
@@ -345,20 +313,19 @@ static void hyb_conn_unsuspend(hyb_run_t *run)
     ap_update_sb_handle(hc->sbh, run->slot, run->index);
     c->sbh = hc->sbh;
     c->current_thread = run->thd;
-    ap_run_resume_connection(c, hc->r);
+    ap_run_resume_connection(c, hc->w.r);
     hyb_conn_loop(run);
 }
 
 /* Worker: run a timed callback, then continue the connections it (or an
  * earlier callback) released from SUSPENDED. */
-static void hyb_run_timer(hyb_run_t *run, hyb_timer_t *tm)
+static void hyb_run_timer(hyb_run_t *run, hyb_job_t *tm)
 {
     hyb_child_t *ch = hyb_child_current();
     hyb_conn_t *hc;
 
-    tm->cb(tm->baton);
-    free(tm);
-    hc = hyb_take_unsuspended(ch);
+    hyb_timer_worker_run(tm);
+    hc = hyb_susp_worker_take_released(ch);
     while (hc) {
         hyb_conn_t *next = (hyb_conn_t *)hc->job.next;
         hc->job.next = NULL;
@@ -374,7 +341,7 @@ static void hyb_conn_run(hyb_run_t *run)
 {
     if (!run->hc->c) {
         if (!hyb_conn_create(run)) {
-            run->hc->park = HYB_PARK_CLOSE;
+            run->hc->back.ask = HYB_ASK_CLOSE;
             hyb_inbox_push(run->hc->child->inbox, &run->hc->job);
             return;
         }
@@ -382,7 +349,7 @@ static void hyb_conn_run(hyb_run_t *run)
     else {
         hyb_conn_resume(run);
     }
-    if (run->hc->head_expired) {
+    if (run->hc->go.head_expired) {
         hyb_gather_add_nowait(run->hc);
     }
     hyb_conn_loop(run);
@@ -405,11 +372,11 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
             continue;
         }
         if (job->kind == HYB_JOB_ACCEPT_TOKEN) {
-            hyb_listener_token_popped(ch);
+            hyb_listener_worker_token_popped(ch);
             continue;
         }
         if (job->kind == HYB_JOB_TIMER) {
-            hyb_run_timer(&run, (hyb_timer_t *)job);
+            hyb_run_timer(&run, job);
             ap_update_child_status_from_indexes(run.slot, run.index,
                                                 SERVER_READY, NULL);
             continue;
@@ -443,7 +410,7 @@ hyb_conn_t *hyb_conn_get(conn_rec *c)
 
 static apr_status_t hyb_clear_request(void *arg)
 {
-    ((hyb_conn_t *)arg)->r = NULL;
+    ((hyb_conn_t *)arg)->w.r = NULL;
     return APR_SUCCESS;
 }
 
@@ -452,7 +419,7 @@ static void hyb_pre_read_request(request_rec *r, conn_rec *c)
     hyb_conn_t *hc = hyb_conn_get(c);
 
     if (hc) {
-        hc->r = r;
+        hc->w.r = r;
         apr_pool_cleanup_register(r->pool, hc, hyb_clear_request,
                                   apr_pool_cleanup_null);
     }
@@ -466,9 +433,9 @@ static int hyb_post_read_request(request_rec *r)
     if (hc) {
         server_rec *s = r->server->keep_alive_timeout_set
                         ? r->server : r->connection->base_server;
-        hc->ka_timeout = s->keep_alive_timeout;
-        hc->io_timeout = r->server->timeout;
-        hc->close_soon = 0;     /* a head was read after all */
+        hc->back.ka_timeout = s->keep_alive_timeout;
+        hc->back.io_timeout = r->server->timeout;
+        hc->go.close_soon = 0;     /* a head was read after all */
         hyb_gather_remove_nowait(hc);
     }
     return OK;
@@ -495,8 +462,8 @@ static int hyb_protocol_switch(conn_rec *c, request_rec *r, server_rec *s,
 
     (void)protocol;
     if (!r && s && hc) {
-        hc->ka_timeout = s->keep_alive_timeout;
-        hc->io_timeout = s->timeout;
+        hc->back.ka_timeout = s->keep_alive_timeout;
+        hc->back.io_timeout = s->timeout;
     }
     return DECLINED;
 }
@@ -507,6 +474,6 @@ void hyb_worker_register_hooks(void)
     ap_hook_post_read_request(hyb_post_read_request, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_connection(hyb_pre_connection, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_protocol_switch(hyb_protocol_switch, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    ap_hook_mpm_register_timed_callback(hyb_register_timed_callback, NULL, NULL,
+    ap_hook_mpm_register_timed_callback(hyb_timer_any_register, NULL, NULL,
                                         APR_HOOK_MIDDLE);
 }

@@ -29,6 +29,8 @@ static const hyb_test_group_t *const groups[] = {
     &hyb_test_handoff,
     &hyb_test_fdbudget,
     &hyb_test_metrics,
+    &hyb_test_admit,
+    &hyb_test_sock,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 

@@ -1,8 +1,9 @@
 /* test_fdqueue.c - unit tests of fdqueue.c.
  *
  * Owns: the fdqueue test group: FIFO order, non-blocking push and wakeups,
- * a 4x4 producer/consumer stress run, interrupt_all, term, starved() and
- * the one-shot idle notification.
+ * a 4x4 producer/consumer stress run, interrupt_all, term, the snapshot and
+ * its one definition of load, starved and idle, and the one-shot idle
+ * notification, armed only by hyb_queue_arm_idle_notify_if.
  *
  * Threads: each test runs on the runner's thread and may start popper,
  * consumer and producer threads; they only record results, and every test
@@ -19,6 +20,40 @@
 
 #define NJOBS_SMALL 8
 #define MAX_POPS 4
+
+/* The counts the tests look at, through the snapshot (no side effect). */
+static apr_uint32_t q_idlers(hyb_queue_t *q)
+{
+    hyb_queue_snap_t s;
+
+    hyb_queue_snapshot(q, &s);
+    return hyb_queue_idle_of(&s);
+}
+
+static apr_uint32_t q_length(hyb_queue_t *q)
+{
+    hyb_queue_snap_t s;
+
+    hyb_queue_snapshot(q, &s);
+    return s.length;
+}
+
+/* What the listener asks: starved (arming when so) ... */
+static int q_starved(hyb_queue_t *q)
+{
+    hyb_queue_snap_t s;
+
+    return hyb_queue_arm_idle_notify_if(q, hyb_queue_starved_of, &s);
+}
+
+/* ... and the exact load (arming when no worker is idle). */
+static int q_load(hyb_queue_t *q)
+{
+    hyb_queue_snap_t s;
+
+    hyb_queue_arm_idle_notify_if(q, hyb_queue_busy_of, &s);
+    return hyb_queue_load_of(&s);
+}
 
 typedef struct {
     hyb_job_t job;
@@ -110,7 +145,7 @@ static int idlers_reached(void *arg)
 {
     idlers_arg_t *a = arg;
 
-    return hyb_queue_idlers(a->q) == a->n;
+    return q_idlers(a->q) == a->n;
 }
 
 /* Wait until exactly n workers wait in pop. */
@@ -151,17 +186,17 @@ static void test_fifo_order(void **state)
     hyb_job_t *job;
     int i;
 
-    assert_int_equal(hyb_queue_length(q), 0);
+    assert_int_equal(q_length(q), 0);
     for (i = 0; i < NJOBS_SMALL; i++) {
         assert_int_equal(hyb_queue_push(q, &jobs[i].job), APR_SUCCESS);
-        assert_int_equal(hyb_queue_length(q), i + 1);
+        assert_int_equal(q_length(q), i + 1);
     }
-    assert_int_equal(hyb_queue_idlers(q), 0);
+    assert_int_equal(q_idlers(q), 0);
     for (i = 0; i < NJOBS_SMALL; i++) {
         job = NULL;
         assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
         assert_ptr_equal(job, &jobs[i].job);
-        assert_int_equal(hyb_queue_length(q), NJOBS_SMALL - 1 - i);
+        assert_int_equal(q_length(q), NJOBS_SMALL - 1 - i);
     }
     /* The queue is reusable after being emptied (tail reset). */
     assert_int_equal(hyb_queue_push(q, &jobs[1].job), APR_SUCCESS);
@@ -183,8 +218,8 @@ static void test_push_never_blocks(void **state)
     for (i = 0; i < 1000; i++) {
         assert_int_equal(hyb_queue_push(q, &jobs[i].job), APR_SUCCESS);
     }
-    assert_int_equal(hyb_queue_length(q), 1000);
-    assert_int_equal(hyb_queue_idlers(q), 0);
+    assert_int_equal(q_length(q), 1000);
+    assert_int_equal(q_idlers(q), 0);
 }
 
 static void test_push_wakes_waiter(void **state)
@@ -199,7 +234,7 @@ static void test_push_wakes_waiter(void **state)
     popper_start(&pp, q, 1, p);
     waited = wait_idlers(q, 1);
     assert_int_equal(hyb_queue_push(q, &jobs[0].job), APR_SUCCESS);
-    idlers_after_push = hyb_queue_idlers(q);
+    idlers_after_push = q_idlers(q);
     finished = poppers_join(&pp, 1, q);
 
     assert_true(waited);
@@ -207,7 +242,7 @@ static void test_push_wakes_waiter(void **state)
     assert_true(finished);
     assert_int_equal(pp.rv[0], APR_SUCCESS);
     assert_ptr_equal(pp.job[0], &jobs[0].job);
-    assert_int_equal(hyb_queue_length(q), 0);
+    assert_int_equal(q_length(q), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -365,7 +400,7 @@ static void test_stress_4x4(void **state)
     assert_true(prod_ok);
     assert_true(cons_ok);
     stress_check(prod, cons, seen);
-    assert_int_equal(hyb_queue_length(q), 0);
+    assert_int_equal(q_length(q), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -464,7 +499,7 @@ static void test_term_drains_then_eof(void **state)
     }
     hyb_queue_term(q);
     assert_int_equal(hyb_queue_push(q, &jobs[NJOBS_SMALL].job), APR_EOF);
-    assert_int_equal(hyb_queue_length(q), NJOBS_SMALL);
+    assert_int_equal(q_length(q), NJOBS_SMALL);
     for (i = 0; i < NJOBS_SMALL; i++) {
         assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
         assert_ptr_equal(job, &jobs[i].job);
@@ -498,7 +533,7 @@ static void test_term_wakes_all_waiters(void **state)
     for (i = 0; i < 3; i++) {
         assert_int_equal(pp[i].rv[0], APR_EOF);
     }
-    assert_int_equal(hyb_queue_idlers(q), 0);
+    assert_int_equal(q_idlers(q), 0);
 }
 
 /* Consumers looping until EOF share out the jobs left at term. */
@@ -542,11 +577,11 @@ static void test_starved_no_workers(void **state)
     test_job_t *jobs = new_jobs(p, 1);
     hyb_job_t *job;
 
-    assert_false(hyb_queue_starved(q));             /* empty */
+    assert_false(q_starved(q));             /* empty */
     hyb_queue_push(q, &jobs[0].job);
-    assert_true(hyb_queue_starved(q));              /* nobody to take it */
+    assert_true(q_starved(q));              /* nobody to take it */
     assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
-    assert_false(hyb_queue_starved(q));
+    assert_false(q_starved(q));
 }
 
 /* Two idle workers, two jobs: both are claimed, nothing starves. */
@@ -565,8 +600,8 @@ static void test_starved_idle_workers_take_jobs(void **state)
     waited = wait_idlers(q, 2);
     hyb_queue_push(q, &jobs[0].job);
     hyb_queue_push(q, &jobs[1].job);
-    starved = hyb_queue_starved(q);
-    idlers = hyb_queue_idlers(q);
+    starved = q_starved(q);
+    idlers = q_idlers(q);
     finished = poppers_join(pp, 2, q);
 
     assert_true(waited);
@@ -592,7 +627,7 @@ static void test_starved_more_jobs_than_woken(void **state)
     waited = wait_idlers(q, 1);
     hyb_queue_push(q, &jobs[0].job);
     hyb_queue_push(q, &jobs[1].job);
-    starved = hyb_queue_starved(q);
+    starved = q_starved(q);
     finished = poppers_join(&pp, 1, q);
 
     assert_true(waited);
@@ -615,7 +650,7 @@ static void on_idle(void *baton)
 {
     notify_t *n = baton;
 
-    apr_atomic_set32(&n->length_seen, hyb_queue_length(n->q));
+    apr_atomic_set32(&n->length_seen, q_length(n->q));
     apr_atomic_inc32(&n->calls);
 }
 
@@ -630,7 +665,7 @@ static int idle_reached(void *arg)
 {
     idle_arg_t *a = arg;
 
-    return hyb_queue_idlers(a->q) == a->idlers
+    return q_idlers(a->q) == a->idlers
            && apr_atomic_read32(&a->n->calls) == a->calls;
 }
 
@@ -653,7 +688,7 @@ static void idle_notify_first_round(apr_pool_t *p, hyb_queue_t *q,
 
     memset(pp, 0, sizeof(pp));
     hyb_queue_push(q, &jobs[0].job);
-    ok[0] = hyb_queue_starved(q) && hyb_queue_starved(q);   /* armed */
+    ok[0] = q_starved(q) && q_starved(q);   /* armed */
     /* Finding a job is not becoming idle: no notification. */
     ok[1] = hyb_queue_pop(q, &job) == APR_SUCCESS
             && apr_atomic_read32(&n->calls) == 0;
@@ -661,7 +696,7 @@ static void idle_notify_first_round(apr_pool_t *p, hyb_queue_t *q,
     ok[2] = wait_idle_state(q, n, 1, 1);
     popper_start(&pp[1], q, 1, p);
     ok[3] = wait_idle_state(q, n, 2, 1);
-    ok[4] = !hyb_queue_starved(q);      /* empty: false, does not arm */
+    ok[4] = !q_starved(q);      /* empty: false, does not arm */
     popper_start(&pp[2], q, 1, p);
     ok[5] = wait_idle_state(q, n, 3, 1);
     for (i = 0; i < 3; i++) {
@@ -678,7 +713,7 @@ static void idle_notify_second_round(apr_pool_t *p, hyb_queue_t *q,
     popper_t pp = { 0 };
 
     hyb_queue_push(q, &jobs[4].job);
-    ok[0] = hyb_queue_starved(q);
+    ok[0] = q_starved(q);
     popper_start(&pp, q, 2, p);         /* 1st pop finds the job */
     ok[1] = wait_idle_state(q, n, 1, 2);
     hyb_queue_push(q, &jobs[5].job);
@@ -724,7 +759,7 @@ static void test_starved_without_notify_fn(void **state)
     int waited, finished;
 
     hyb_queue_push(q, &jobs[0].job);
-    assert_true(hyb_queue_starved(q));
+    assert_true(q_starved(q));
     assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
     popper_start(&pp, q, 1, p);
     waited = wait_idlers(q, 1);
@@ -752,24 +787,24 @@ static void test_load_and_mirror(void **state)
     memset(pp, 0, sizeof(pp));
     hyb_queue_set_load_mirror(q, &word);
     assert_int_equal(word, 0);
-    assert_int_equal(hyb_queue_load(q), 0);         /* no worker, no job */
+    assert_int_equal(q_load(q), 0);         /* no worker, no job */
     popper_start(&pp[0], q, 1, p);
     popper_start(&pp[1], q, 1, p);
     waited = wait_idlers(q, 2);
-    load_idle = hyb_queue_load(q);
+    load_idle = q_load(q);
     seen_idle = word;
     hyb_queue_push(q, &jobs[0].job);                /* claims one waiter */
-    load_claimed = hyb_queue_load(q);
+    load_claimed = q_load(q);
     seen_claimed = word;
     hyb_queue_push(q, &jobs[1].job);
     assert_true(poppers_join(pp, 2, q));
     hyb_queue_push(q, &jobs[2].job);                /* nobody to take these */
     hyb_queue_push(q, &jobs[3].job);
-    load_backlog = hyb_queue_load(q);
+    load_backlog = q_load(q);
     seen_backlog = word;
     assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
     assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
-    load_end = hyb_queue_load(q);
+    load_end = q_load(q);
     seen_end = word;
 
     assert_true(waited);
@@ -796,7 +831,7 @@ static void on_idle_check_load(void *baton)
 {
     load_notify_t *n = baton;
 
-    apr_atomic_set32(&n->load_seen, (apr_uint32_t)(100 + hyb_queue_load(n->q)));
+    apr_atomic_set32(&n->load_seen, (apr_uint32_t)(100 + q_load(n->q)));
     apr_atomic_inc32(&n->calls);
 }
 
@@ -819,7 +854,7 @@ static void test_load_arms_idle_notify(void **state)
     int notified, idle_after;
 
     hyb_queue_set_idle_notify(q, on_idle_check_load, &n);
-    assert_int_equal(hyb_queue_load(q), 0);         /* arms */
+    assert_int_equal(q_load(q), 0);         /* arms */
     popper_start(&pp, q, 1, p);
     notified = hyb_test_wait_until(load_notified, &n, HYB_TEST_SHORT);
     idle_after = wait_idlers(q, 1);
@@ -830,6 +865,118 @@ static void test_load_arms_idle_notify(void **state)
     assert_true(idle_after);
     assert_int_equal(apr_atomic_read32(&n.load_seen), 99);
     assert_int_equal(apr_atomic_read32(&n.calls), 1);
+}
+
+/* The one definition of load, starved, busy and idle. */
+static void test_snap_definitions(void **state)
+{
+    static const struct {
+        hyb_queue_snap_t s;     /* length, waiting, notifying, claimed */
+        int load, starved, busy;
+        apr_uint32_t idle;
+    } t[] = {
+        { { 0, 0, 0, 0 }, 0, 0, 1, 0 },     /* nothing: busy (no idle) */
+        { { 0, 3, 0, 0 }, -3, 0, 0, 3 },    /* three idle */
+        { { 0, 2, 1, 0 }, -3, 0, 0, 2 },    /* one on its way to wait */
+        { { 2, 2, 0, 2 }, 0, 0, 1, 0 },     /* two jobs, both claimed */
+        { { 3, 2, 0, 2 }, 1, 1, 1, 0 },     /* one job nobody comes for */
+        { { 5, 0, 0, 0 }, 5, 1, 1, 0 },
+        { { 1, 0, 1, 0 }, 0, 1, 1, 0 },     /* the notifier will take it */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        assert_int_equal(hyb_queue_load_of(&t[i].s), t[i].load);
+        assert_int_equal(hyb_queue_starved_of(&t[i].s), t[i].starved);
+        assert_int_equal(hyb_queue_busy_of(&t[i].s), t[i].busy);
+        assert_int_equal(hyb_queue_idle_of(&t[i].s), t[i].idle);
+    }
+}
+
+static int never(const hyb_queue_snap_t *s)
+{
+    (void)s;
+    return 0;
+}
+
+/* Reading the counts arms nothing: a worker that becomes idle after a
+ * snapshot (or an arm call whose condition was false) stays silent; an
+ * arm call whose condition holds makes the next one notify. */
+static void test_snapshot_does_not_arm(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_queue_t *q = new_queue(p);
+    test_job_t *jobs = new_jobs(p, 3);
+    notify_t n = { q, 0, 99 };
+    popper_t pp = { 0 };
+    hyb_queue_snap_t s;
+    int waited, armed, notified;
+
+    hyb_queue_set_idle_notify(q, on_idle, &n);
+    hyb_queue_push(q, &jobs[0].job);
+    hyb_queue_snapshot(q, &s);
+    assert_true(hyb_queue_starved_of(&s));
+    assert_false(hyb_queue_arm_idle_notify_if(q, never, &s));
+    assert_int_equal(s.length, 1);
+    popper_start(&pp, q, 2, p);             /* takes the job, then waits */
+    waited = wait_idle_state(q, &n, 1, 0);
+    hyb_queue_push(q, &jobs[1].job);
+    armed = hyb_queue_arm_idle_notify_if(q, hyb_queue_busy_of, &s);
+    assert_true(poppers_join(&pp, 1, q));
+    popper_start(&pp, q, 1, p);             /* now it notifies */
+    notified = wait_idle_state(q, &n, 1, 1);
+    hyb_queue_push(q, &jobs[2].job);
+    assert_true(poppers_join(&pp, 1, q));
+
+    assert_true(waited);
+    assert_true(armed);
+    assert_true(notified);
+    assert_int_equal(apr_atomic_read32(&n.calls), 1);
+}
+
+typedef struct {
+    volatile apr_int32_t *word;
+    volatile apr_uint32_t calls;
+    volatile apr_int32_t word_seen;
+} mirror_notify_t;
+
+static void on_idle_read_mirror(void *baton)
+{
+    mirror_notify_t *m = baton;
+
+    m->word_seen = *m->word;
+    apr_atomic_inc32(&m->calls);
+}
+
+static int mirror_notified(void *arg)
+{
+    return apr_atomic_read32(&((mirror_notify_t *)arg)->calls) >= 1;
+}
+
+/* The mirror publishes the same load: a worker running the idle fn on its
+ * way to wait already counts as idle there too. */
+static void test_mirror_counts_notifying(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_queue_t *q = new_queue(p);
+    test_job_t *jobs = new_jobs(p, 1);
+    volatile apr_int32_t word = 77;
+    mirror_notify_t m = { &word, 0, 77 };
+    popper_t pp = { 0 };
+    int notified;
+
+    hyb_queue_set_load_mirror(q, &word);
+    hyb_queue_set_idle_notify(q, on_idle_read_mirror, &m);
+    assert_int_equal(q_load(q), 0);         /* arms */
+    popper_start(&pp, q, 1, p);
+    notified = hyb_test_wait_until(mirror_notified, &m, HYB_TEST_SHORT);
+    hyb_queue_push(q, &jobs[0].job);
+    assert_true(poppers_join(&pp, 1, q));
+
+    assert_true(notified);
+    assert_int_equal(m.word_seen, -1);
+    assert_int_equal(word, 0);
 }
 
 /* take_waiting unlinks the oldest job of a kind from anywhere in the queue
@@ -857,7 +1004,7 @@ static void test_take_waiting(void **state)
     assert_ptr_equal(got[0], &jobs[0].job);        /* head */
     assert_ptr_equal(got[1], &jobs[2].job);        /* middle */
     assert_ptr_equal(got[2], &jobs[4].job);        /* tail */
-    assert_int_equal(hyb_queue_length(q), 2);
+    assert_int_equal(q_length(q), 2);
     assert_int_equal(word, 2);
     hyb_queue_push(q, &jobs[0].job);                /* tail still right */
     assert_int_equal(hyb_queue_pop(q, &job), APR_SUCCESS);
@@ -898,6 +1045,9 @@ static void test_take_waiting_skips_claimed(void **state)
 static const struct CMUnitTest fdqueue_tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, hyb_test_pool_setup, \
                                              hyb_test_pool_teardown)
+    T(test_snap_definitions),
+    T(test_snapshot_does_not_arm),
+    T(test_mirror_counts_notifying),
     T(test_fifo_order),
     T(test_push_never_blocks),
     T(test_push_wakes_waiter),
