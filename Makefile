@@ -38,7 +38,7 @@ RUN_ENV = PORT='$(PORT)' MPM_SO='$(MPM_SO)' MPM_MODULE='$(MPM_MODULE)' \
 # Build hybrid for `make run` only when it is the MPM being run.
 RUN_NEEDS := run-deps $(if $(filter $(SO_ABS),$(abspath $(MPM_SO))),build)
 
-.PHONY: all build deps run-deps test-deps run run-config test unit fuzz e2e \
+.PHONY: all build deps run-deps test-deps run run-config test unit fuzz e2e debug \
         deb install uninstall clean check-sources check-exports help
 
 all: build
@@ -90,8 +90,14 @@ test: test-deps build check-sources check-exports
 	$(MAKE) --no-print-directory unit || { rc=1; failed="$$failed unit"; }; \
 	$(MAKE) --no-print-directory fuzz || { rc=1; failed="$$failed fuzz"; }; \
 	$(MAKE) --no-print-directory e2e || { rc=1; failed="$$failed e2e"; }; \
+	$(MAKE) --no-print-directory debug || { rc=1; failed="$$failed debug"; }; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED:$$failed" >&2; fi; \
 	exit $$rc
+
+# The -DAP_DEBUG build (ownership asserts on), its unit tests and a short
+# e2e subset against it (scripts/debug-test.sh).
+debug: build test-deps
+	@bash scripts/debug-test.sh
 
 run-config:
 	@conf=$$($(RUN_ENV) bash scripts/run-config.sh) && echo "generated $$conf" && \
@@ -127,7 +133,7 @@ clean:
 	@$(MAKE) --no-print-directory -f Makefile.apxs clean
 	@if [ -f tests/unit/Makefile ]; then $(MAKE) --no-print-directory -C tests/unit clean || true; fi
 	@if [ -f tests/fuzz/Makefile ]; then $(MAKE) --no-print-directory -C tests/fuzz clean || true; fi
-	rm -rf .pytest_cache tests/e2e/.pytest_cache
+	rm -rf .pytest_cache tests/e2e/.pytest_cache build-debug
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 help:
@@ -140,6 +146,7 @@ help:
 	@echo "  make test           test-deps, build, check-sources, check-exports, unit, fuzz, e2e"
 	@echo "  make deb            $(DEB_DIR)/libapache2-mpm-hybrid_*.deb with dpkg-buildpackage -us -uc -b"
 	@echo "  make unit           C unit tests (tests/unit)"
+	@echo "  make debug          -DAP_DEBUG build, its unit tests, a short e2e subset"
 	@echo "  make fuzz           libFuzzer on headscan.c for FUZZ_SECONDS (tests/fuzz)"
 	@echo "  make e2e            end-to-end tests against a real apache2 (tests/e2e)"
 	@echo "  make check-sources  config3.m4 and Makefile.in agree with sources.mk"
