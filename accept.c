@@ -222,6 +222,7 @@ int hyb_l_fd_room(hyb_listener_t *l)
         hyb_l_fd_log_resume(l);
         return 1;
     case HYB_FDB_PAUSE:
+        hyb_stats_inc(l->stats, HYB_STAT_FD_PAUSES);
         hyb_l_fd_log_pause(l);
         break;
     default:
@@ -298,6 +299,7 @@ static int hyb_l_accept_one(hyb_listener_t *l, hyb_lsock_t *ls)
         hyb_l_accept_error(l, rv);
         return -1;
     }
+    hyb_stats_inc(l->stats, HYB_STAT_ACCEPTS);
     hc = hyb_l_conn_from_fd(l, ptrans, sock, ls->mode, 0);
     if (!hc) {
         return 0;
@@ -350,6 +352,7 @@ void hyb_l_gate_accept(hyb_listener_t *l)
 
     if (v.took_token) {
         apr_atomic_set32(&l->token_popped, 0);
+        hyb_stats_inc(l->stats, HYB_STAT_TOKEN_TURNS);
     }
     l->adm = v.next;
     if (v.action == HYB_ADMIT_ACCEPT) {
@@ -449,6 +452,7 @@ static void hyb_l_take_handed(hyb_listener_t *l, int cfd,
     }
     hc = hyb_l_conn_from_fd(l, ptrans, sock, (hyb_hs_mode_e)m->mode, m->hops);
     if (hc) {
+        hyb_stats_inc(l->stats, HYB_STAT_HANDOFF_RECV);
         /* Counted by the child that accepted it: a no-op, see admit.h. */
         hyb_admit_count_conn(&l->conns_left, HYB_ADMIT_FROM_SIBLING);
         hyb_l_dispatch(l, hc);
@@ -497,6 +501,7 @@ static int hyb_l_hand_one(hyb_listener_t *l, int to)
         hyb_l_dispatch(l, hc);      /* back in line; try again later */
         return 0;
     }
+    hyb_stats_inc(l->stats, HYB_STAT_HANDOFF_SENT);
     hyb_l_close(l, hc);             /* our copy only: close(), no FIN */
     return 1;
 }

@@ -127,6 +127,7 @@ static int hyb_l_ip_admit(hyb_listener_t *l, hyb_conn_t *hc)
         return 1;
     }
     hyb_l_ip_release(l, hc);
+    hyb_stats_inc(l->stats, HYB_STAT_PERIP_REFUSED);
     hyb_l_log_refused(l, hc);
     return 0;
 }
@@ -161,6 +162,7 @@ void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc)
  * the timeout as its own read timeout (408 or close, log). */
 static void hyb_l_gather_expire(hyb_listener_t *l, hyb_conn_t *hc)
 {
+    hyb_stats_inc(l->stats, HYB_STAT_HEAD_TIMEOUTS);
     hc->go.head_expired = 1;
     hc->go.close_soon = 1;
     hc->job.kind = HYB_JOB_CONN;    /* a 408 to write: never handed off */

@@ -596,6 +596,7 @@ apr_status_t hyb_listener_main_create(hyb_child_t *ch)
     hyb_listener_t *l = apr_pcalloc(ch->pruntime, sizeof(*l));
 
     l->ch = ch;
+    l->stats = hyb_stats_for(ch->slot);
     l->pool = ch->pruntime;
     l->handoff_tx = -1;
     l->tqs = hyb_tq_set_create(l->pool);

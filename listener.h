@@ -18,6 +18,7 @@
 #include "iptab.h"
 #include "sock.h"
 #include "timers.h"
+#include "stats.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -31,6 +32,8 @@ typedef struct hyb_lsock_t {
 
 struct hyb_listener_t {
     hyb_child_t *ch;
+    hyb_stats_slot_t *stats;        /* this slot's counters (stats.h); this
+                                     * thread is their one writer */
     apr_pool_t *pool;               /* pruntime */
     struct event_base *base;
     struct event *inbox_ev;

@@ -396,3 +396,42 @@ def test_metrics_and_table_survive_restarts(apache_factory):
         assert "HybridAccepts" in http_get(srv.port, "/server-status?auto").body.decode()
         hybrid_table(http_get(srv.port, "/server-status").body.decode("latin-1"))
     assert "HYB0111" not in srv.log_text()
+
+
+@hybrid_only
+def test_listener_counters_count_accepts_head_timeouts_and_per_ip_refusals(apache_factory):
+    """The listener's counters move: accepts per new connection, a head that
+    times out in the listener (408), a connection refused by
+    HybridGatherPerIP; ?auto and the metrics handler say the same."""
+    one_child = {"StartServers": 1, "ServerLimit": 1, "ThreadsPerChild": 25,
+                 "MaxRequestWorkers": 25, "MinSpareThreads": 1, "MaxSpareThreads": 50}
+    # One child: HybridGatherPerIP counts per child.
+    srv = apache_factory(mpm=one_child, modules=("reqtimeout",), extra=METRICS_LOCATION
+                         + "RequestReadTimeout header=1\nHybridGatherPerIP 1\n")
+    before = server_status_auto(srv.port)
+    for _ in range(5):
+        assert http_get(srv.port, "/").status in (200, 403, 404)
+    # One stalled head: held by the listener, then timed out (408).
+    stalled = socket.create_connection(("127.0.0.1", srv.port))
+    stalled.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    # A second head from the same address while the first waits: refused.
+    assert wait_for(lambda: server_status_auto(srv.port)["ConnsAsyncGathering"] >= 1, 5)
+    refused = socket.create_connection(("127.0.0.1", srv.port))
+    refused.sendall(b"GET / HTTP/1.1\r\n")
+    try:
+        def moved():
+            st = server_status_auto(srv.port)
+            return (st["HybridHeadTimeouts"] - before["HybridHeadTimeouts"] >= 1
+                    and st["HybridPerIPRefusals"] - before["HybridPerIPRefusals"] >= 1) and st
+        st = wait_for(moved, 10)
+        assert st, {k: v for k, v in server_status_auto(srv.port).items()
+                    if k.startswith(("Hybrid", "Conns"))}
+        assert st["HybridAccepts"] - before["HybridAccepts"] >= 7, st
+        stalled.settimeout(5)
+        assert stalled.recv(64).startswith(b"HTTP/1.1 408"), "no 408 for the stalled head"
+    finally:
+        stalled.close()
+        refused.close()
+    s = prom_samples(http_get(srv.port, "/metrics").body.decode())
+    assert prom_sum(s, "hybrid_head_timeouts_total") >= 1, s
+    assert prom_sum(s, "hybrid_accepts_total") >= 7, s
