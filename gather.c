@@ -1,5 +1,5 @@
-/* gather.c - what head gathering needs outside the listener loop: its
- * directives, each server's own view of the configuration it depends on
+/* gather.c - what head gathering needs outside the listener loop: each
+ * server's own view of the configuration it depends on
  * (mod_reqtimeout's header and handshake stages, Timeout, SSLEngine; one
  * struct per server, vhosts included), which server and gathering mode a
  * new connection gets, the check a worker makes before parking a
@@ -9,7 +9,7 @@
  * The listener (lgather.c) holds a connection until hyb_hs_scan says its
  * request head (or TLS record) is complete; this file decides for how long.
  *
- * Threads: the directive setters, the config create/merge functions and
+ * Threads: the config create/merge functions and
  * hyb_gather_post_config run in the parent's main thread during
  * configuration; hyb_head_timing, hyb_gather_base_server,
  * hyb_gather_first_mode and hyb_gather_listener_mode only read afterwards
@@ -34,44 +34,6 @@
 #define HYB_GATHER_MAX_CAP (64 * 1024)
 
 static ap_filter_rec_t *hyb_nowait_filter;
-
-/* ---- directives ------------------------------------------------------------ */
-
-const char *hyb_set_gather(cmd_parms *cmd, void *d, int on)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    (void)d;
-    if (err) {
-        return err;
-    }
-    hyb_srv.gather = on;
-    return NULL;
-}
-
-const char *hyb_set_gather_max(cmd_parms *cmd, void *d, const char *arg)
-{
-    long v;
-    const char *err = hyb_cmd_int(cmd, arg, 1024, 1024 * 1024, &v);
-
-    (void)d;
-    if (!err) {
-        hyb_srv.gather_max = (apr_size_t)v;
-    }
-    return err;
-}
-
-const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d, const char *arg)
-{
-    long v;
-    const char *err = hyb_cmd_int(cmd, arg, 0, 1000000, &v);
-
-    (void)d;
-    if (!err) {
-        hyb_srv.gather_per_ip = (int)v;
-    }
-    return err;
-}
 
 /* ---- head timeouts -------------------------------------------------------- */
 

@@ -153,10 +153,9 @@ typedef struct hyb_worker_arg_t {
 
 /* mod_mpm_hybrid.c */
 int hyb_mpm_state(void);
-#define HYB_INT_ANY_MIN (-1000000000L)
-#define HYB_INT_ANY_MAX 1000000000L
-const char *hyb_cmd_int(cmd_parms *cmd, const char *arg, long lo, long hi,
-                        long *out);
+
+/* directives.c */
+extern const command_rec hyb_cmds[];
 
 /* parent.c */
 int hyb_parent_run(apr_pool_t *pconf, apr_pool_t *plog, server_rec *s);
@@ -179,9 +178,6 @@ hyb_conn_t *hyb_conn_get(conn_rec *c);
 void hyb_worker_register_hooks(void);
 
 /* gather.c */
-const char *hyb_set_gather(cmd_parms *cmd, void *d, int on);
-const char *hyb_set_gather_max(cmd_parms *cmd, void *d, const char *arg);
-const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d, const char *arg);
 void *hyb_gather_create_server_config(apr_pool_t *p, server_rec *s);
 void *hyb_gather_merge_server_config(apr_pool_t *p, void *base, void *add);
 void hyb_gather_post_config(apr_pool_t *p, server_rec *main_server);

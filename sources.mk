@@ -5,7 +5,7 @@
 # it; `make check-sources` (scripts/check-sources.sh) fails when they drift.
 # Every file lives in the repository's top level.
 
-HYB_SOURCES = mod_mpm_hybrid.c parent.c child.c listener.c worker.c gather.c \
+HYB_SOURCES = mod_mpm_hybrid.c directives.c parent.c child.c listener.c worker.c gather.c \
               status.c scoreboard.c fdqueue.c tqueue.c inbox.c limits.c \
               headscan.c headtime.c iptab.c handoff.c fdbudget.c admit.c sock.c timers.c \
               accept.c lgather.c stats.c metrics.c
