@@ -257,7 +257,13 @@ static hyb_conn_t *hyb_l_conn_from_fd(hyb_listener_t *l, apr_pool_t *ptrans,
                                       apr_socket_t *sock, hyb_hs_mode_e mode,
                                       unsigned int hops)
 {
-    hyb_conn_t *hc = apr_pcalloc(ptrans, sizeof(*hc));
+    struct {
+        hyb_conn_t hc;
+        hyb_conn_io_t io;
+    } *both = apr_pcalloc(ptrans, sizeof(*both));
+    hyb_conn_t *hc = &both->hc;
+
+    hc->l.io = &both->io;
 
     hc->job.kind = hyb_admit_may_hand_on(hops) ? HYB_JOB_CONN_NEW
                                                : HYB_JOB_CONN;

@@ -28,9 +28,8 @@
 #include "tqueue.h"
 #include "headscan.h"
 
-#include <event2/event_struct.h>
-
 struct hyb_child_t;
+struct hyb_conn_io_t;           /* listener.h: its libevent events */
 
 /* What a worker asks when it hands a connection back (back.ask). */
 typedef enum {
@@ -57,8 +56,8 @@ typedef enum {
 
 typedef struct hyb_conn_l_t {   /* owner: the listener thread */
     hyb_place_e place;          /* where it waits now */
-    int rev_added, wev_added;
-    struct event rev, wev;
+    struct hyb_conn_io_t *io;   /* its read and write events (libevent's
+                                 * types stay in listener.h) */
     hyb_tq_entry_t tqe;         /* in the timeout queue of its place */
     hyb_tq_entry_t trim_e;      /* in the listener's memory-trim queue */
     hyb_hs_t hs;                /* gathering: scan state */

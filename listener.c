@@ -102,17 +102,17 @@ void hyb_l_unqueue(hyb_listener_t *l, hyb_conn_t *hc)
     hc->l.place = HYB_AT_NONE;
     hyb_tq_remove(&hc->l.tqe);
     hyb_tq_remove(&hc->l.trim_e);
-    if (hc->l.wev_added) {
-        event_del(&hc->l.wev);
-        hc->l.wev_added = 0;
+    if (hc->l.io->wev_added) {
+        event_del(&hc->l.io->wev);
+        hc->l.io->wev_added = 0;
     }
 }
 
 void hyb_l_close(hyb_listener_t *l, hyb_conn_t *hc)
 {
     hyb_l_unqueue(l, hc);
-    if (hc->l.rev_added) {
-        event_del(&hc->l.rev);
+    if (hc->l.io->rev_added) {
+        event_del(&hc->l.io->rev);
     }
     apr_socket_close(hc->sock);
     l->conns--;
@@ -195,7 +195,7 @@ static void hyb_l_on_write(evutil_socket_t fd, short what, void *arg)
     hyb_conn_t *hc = arg;
 
     (void)fd; (void)what;
-    hc->l.wev_added = 0;
+    hc->l.io->wev_added = 0;
     if (hc->l.place == HYB_AT_WRITE || hc->l.place == HYB_AT_WAITIO) {
         hyb_l_dispatch(hc->child->listener, hc);
     }
@@ -206,26 +206,26 @@ static void hyb_l_on_write(evutil_socket_t fd, short what, void *arg)
  * which MSG_PEEK never shows. */
 int hyb_l_watch_read(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    if (hc->l.rev_added) {
+    if (hc->l.io->rev_added) {
         return 1;
     }
-    event_assign(&hc->l.rev, l->base, hc->fd,
+    event_assign(&hc->l.io->rev, l->base, hc->fd,
                  EV_READ | EV_CLOSED | EV_PERSIST | EV_ET, hyb_l_on_read, hc);
-    if (event_add(&hc->l.rev, NULL) != 0) {
+    if (event_add(&hc->l.io->rev, NULL) != 0) {
         return 0;
     }
-    hc->l.rev_added = 1;
+    hc->l.io->rev_added = 1;
     return 1;
 }
 
 static int hyb_l_watch_write(hyb_listener_t *l, hyb_conn_t *hc)
 {
-    event_assign(&hc->l.wev, l->base, hc->fd, EV_WRITE | EV_ET, hyb_l_on_write,
-                 hc);
-    if (event_add(&hc->l.wev, NULL) != 0) {
+    event_assign(&hc->l.io->wev, l->base, hc->fd, EV_WRITE | EV_ET,
+                 hyb_l_on_write, hc);
+    if (event_add(&hc->l.io->wev, NULL) != 0) {
         return 0;
     }
-    hc->l.wev_added = 1;
+    hc->l.io->wev_added = 1;
     return 1;
 }
 

@@ -23,6 +23,13 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+/* A connection's libevent events (hyb_conn_l_t.io), made with it by
+ * hyb_l_conn_from_fd.  Owner: the listener thread. */
+typedef struct hyb_conn_io_t {
+    int rev_added, wev_added;
+    struct event rev, wev;
+} hyb_conn_io_t;
+
 typedef struct hyb_lsock_t {
     hyb_listener_t *l;
     ap_listen_rec *lr;
