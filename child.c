@@ -11,6 +11,7 @@
  * thread; exit_requested is written by the listener and read by main.
  */
 #include "hyb.h"
+#include "cpuaff.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -97,10 +98,31 @@ static void hyb_child_close_other_handoffs(hyb_child_t *ch)
     }
 }
 
+/* HybridCPUAffinity: before any thread exists, so that they all inherit
+ * the one CPU (the listener, the workers, modules' child_init threads). */
+static void hyb_child_pin_cpu(hyb_child_t *ch)
+{
+    int cpu, err;
+
+    if (!hyb_srv.cpu_affinity) {
+        return;
+    }
+    err = hyb_cpuaff_apply(ch->slot, &cpu);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, err, ap_server_conf,
+                     "HYB0308: HybridCPUAffinity: could not keep the child in "
+                     "slot %d on one CPU; it runs on every CPU", ch->slot);
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
+                 "HYB0309: child in slot %d runs on CPU %d", ch->slot, cpu);
+}
+
 static void hyb_child_init_process(hyb_child_t *ch)
 {
     apr_status_t rv;
 
+    hyb_child_pin_cpu(ch);
     ap_fatal_signal_child_setup(ap_server_conf);
     apr_pool_create(&ch->pchild, hyb_srv.pconf);
     apr_pool_tag(ch->pchild, "pchild");

@@ -2,7 +2,7 @@
  * the setters that parse and check each value.
  *
  * Owns: hyb_cmds and the parsing into hyb_srv (its given limits, drain
- * timeout and gathering switches).  Ranges are checked here; the
+ * timeout, gathering switches and CPU affinity).  Ranges are checked here; the
  * process/thread limits are clamped later, in limits.c, with event's
  * warnings.  Per-server settings the module reads from other modules'
  * directives (mod_reqtimeout, SSLEngine) are resolved in gather.c.
@@ -155,6 +155,19 @@ static const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d,
     return err;
 }
 
+/* HybridCPUAffinity On|Off: each child's threads on one CPU (cpuaff.c). */
+static const char *hyb_set_cpu_affinity(cmd_parms *cmd, void *d, int on)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)d;
+    if (err) {
+        return err;
+    }
+    hyb_srv.cpu_affinity = on;
+    return NULL;
+}
+
 const command_rec hyb_cmds[] = {
     LISTEN_COMMANDS,
     AP_INIT_TAKE1("StartServers", hyb_set_start_servers, NULL, RSRC_CONF,
@@ -190,6 +203,9 @@ const command_rec hyb_cmds[] = {
     AP_INIT_TAKE1("HybridGatherPerIP", hyb_set_gather_per_ip, NULL, RSRC_CONF,
                   "Most connections from one client address that may wait "
                   "for their first request head in one child (0: no cap)"),
+    AP_INIT_FLAG("HybridCPUAffinity", hyb_set_cpu_affinity, NULL, RSRC_CONF,
+                 "On: each child's listener and workers run on one CPU, "
+                 "children spread over the CPUs by slot (default Off)"),
     AP_GRACEFUL_SHUTDOWN_TIMEOUT_COMMAND,
     { NULL }
 };

@@ -97,6 +97,7 @@ typedef struct hyb_server_t {
     int gather;                 /* HybridGatherHeads (default on) */
     apr_size_t gather_max;      /* HybridGatherMaxHead; 0 until derived */
     int gather_per_ip;          /* HybridGatherPerIP; 0: no cap */
+    int cpu_affinity;           /* HybridCPUAffinity (default off) */
     int num_buckets;
     ap_listen_rec **listen_buckets;
     ap_pod_t **pods;

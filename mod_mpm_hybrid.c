@@ -9,6 +9,9 @@
 #define HYB_MODULE_FILE
 #include "hyb.h"
 
+#include "cpuaff.h"
+
+#include <errno.h>
 #include <stdlib.h>
 #include <apr_strings.h>
 
@@ -179,6 +182,7 @@ static int hyb_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     hyb_srv.limits = hyb_srv.given;
     hyb_srv.drain_timeout = HYB_DEFAULT_DRAIN;
     hyb_srv.gather = 1;
+    hyb_srv.cpu_affinity = 0;
     ap_extended_status = 0;
     return OK;
 }
@@ -276,6 +280,35 @@ static void hyb_log_version(server_rec *s)
                  core ? core->minor_version : 0);
 }
 
+/* HybridCPUAffinity On: which CPUs the children share, and a warning when
+ * there are fewer possible children than CPUs (some CPUs would get none). */
+static void hyb_log_affinity(server_rec *s, apr_pool_t *ptemp)
+{
+    int n;
+    const char *cpus;
+
+    if (!hyb_srv.cpu_affinity) {
+        return;
+    }
+    cpus = hyb_cpuaff_describe(ptemp, &n);
+    if (!cpus) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "HYB0113: "
+                     "HybridCPUAffinity On, but the CPUs httpd may use cannot "
+                     "be read; children run on every CPU");
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "HYB0112: HybridCPUAffinity "
+                 "On: each child runs on one of CPUs %s (%d), the child in "
+                 "slot N on the (N mod %d)-th", cpus, n, n);
+    if (hyb_srv.limits.server_limit < n) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "HYB0114: "
+                     "HybridCPUAffinity On with ServerLimit %d: %d of the %d "
+                     "CPUs get no child; raise ServerLimit and StartServers "
+                     "to %d or more", hyb_srv.limits.server_limit,
+                     n - hyb_srv.limits.server_limit, n, n);
+    }
+}
+
 static int hyb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
@@ -288,6 +321,7 @@ static int hyb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return OK;
     }
     hyb_log_version(s);
+    hyb_log_affinity(s, ptemp);
     if (!r->slots) {
         size = r->first_server_limit * sizeof(hyb_slot_t);
         r->slots = ap_retained_data_create("mpm_hybrid_slots", size);

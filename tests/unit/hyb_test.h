@@ -38,6 +38,7 @@ extern const hyb_test_group_t hyb_test_limits;
 extern const hyb_test_group_t hyb_test_headscan;
 extern const hyb_test_group_t hyb_test_headtime;
 extern const hyb_test_group_t hyb_test_iptab;
+extern const hyb_test_group_t hyb_test_cpuaff;
 extern const hyb_test_group_t hyb_test_handoff;
 extern const hyb_test_group_t hyb_test_fdbudget;
 extern const hyb_test_group_t hyb_test_metrics;
