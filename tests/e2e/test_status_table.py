@@ -407,3 +407,27 @@ def _slow_rows(html):
         return sum(1 for r in conn_table(html) if r["state"] == "gathering"
                    and r["seconds"] >= 2.0)
     return sum(1 for r in _event_r_rows(html) if r["ss"] >= 2)
+
+
+@hybrid_only
+def test_every_hybrid_key_and_metric_is_documented(apache_factory):
+    """Every ?auto key the hybrid MPM adds (and the async keys it fills) and
+    every metric family of the hybrid-metrics handler is named in the
+    README's Monitoring section and in docs/monitoring.md."""
+    srv = apache_factory(mpm=MPM_2X25, extra="<Location /metrics>\n"
+                         "    SetHandler hybrid-metrics\n</Location>\n")
+    auto = http_get(srv.port, "/server-status?auto").body.decode("latin-1")
+    keys = [k for k in re.findall(r"^([A-Za-z]+):", auto, re.M)
+            if k.startswith(("Hybrid", "ConnsAsync")) or k in ("ConnsTotal", "ServerMPM")]
+    metrics = re.findall(r"^# TYPE (\w+) ", http_get(srv.port, "/metrics").body.decode(), re.M)
+    assert len(keys) > 10 and len(metrics) > 10, (keys, metrics)
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    m = re.search(r"^## Monitoring\n(.*?)^## ", readme, re.S | re.M)
+    assert m, "no Monitoring section in README.md"
+    with open(os.path.join(root, "docs", "monitoring.md")) as f:
+        doc = f.read()
+    for where, text in (("README.md Monitoring", m.group(1)), ("docs/monitoring.md", doc)):
+        missing = [n for n in keys + metrics if not re.search(r"\b%s\b" % n, text)]
+        assert not missing, "%s does not name %s" % (where, missing)
