@@ -52,7 +52,8 @@ run-deps:
 	@bash scripts/install-deps.sh run
 
 # Everything unit, fuzz and e2e use (cmocka, clang, pytest, php-fpm, wrk,
-# h2load, ... and dpkg-dev, debhelper, lintian for the package test).
+# h2load, chromium, ... and dpkg-dev, debhelper, lintian for the package
+# test).
 test-deps:
 	@bash scripts/install-deps.sh test
 

@@ -13,7 +13,7 @@ dnl directory only.
 
 dnl One object per entry of HYB_SOURCES in sources.mk, on one line;
 dnl `make check-sources` fails when the two lists differ.
-hyb_objects="mod_mpm_hybrid.lo directives.lo parent.lo child.lo listener.lo worker.lo gather.lo status.lo scoreboard.lo fdqueue.lo tqueue.lo inbox.lo limits.lo headscan.lo headtime.lo iptab.lo handoff.lo fdbudget.lo admit.lo sock.lo timers.lo accept.lo lgather.lo stats.lo metrics.lo cpuaff.lo"
+hyb_objects="mod_mpm_hybrid.lo directives.lo parent.lo child.lo listener.lo worker.lo gather.lo status.lo scoreboard.lo fdqueue.lo tqueue.lo inbox.lo limits.lo headscan.lo headtime.lo iptab.lo handoff.lo fdbudget.lo admit.lo sock.lo timers.lo accept.lo lgather.lo stats.lo metrics.lo cpuaff.lo lsnap.lo ltable.lo"
 
 dnl Always substituted (as the event MPM does), so build/config_vars.mk
 dnl defines it even when hybrid is not built.  For a static hybrid,

@@ -56,6 +56,8 @@ typedef enum {
 
 typedef struct hyb_conn_l_t {   /* owner: the listener thread */
     hyb_place_e place;          /* where it waits now */
+    apr_time_t since;           /* when it took that place (not gathering:
+                                 * see gather_start) */
     struct hyb_conn_io_t *io;   /* its read and write events (libevent's
                                  * types stay in listener.h) */
     hyb_tq_entry_t tqe;         /* in the timeout queue of its place */

@@ -82,6 +82,7 @@ static void hyb_l_enqueue(hyb_listener_t *l, hyb_conn_t *hc, hyb_place_e kind,
     AP_DEBUG_ASSERT(hc->l.place == HYB_AT_NONE);
     AP_DEBUG_ASSERT(kind > HYB_AT_NONE && kind < HYB_AT_NUM);
     hc->l.place = kind;
+    hc->l.since = l->now;
     l->count_at[kind]++;
     hyb_tq_append(hyb_tq_set_get(l->tqs, timeout), &hc->l.tqe, l->now);
     if (kind == HYB_AT_KEEPALIVE) {
@@ -554,6 +555,7 @@ static int hyb_l_after_round(hyb_listener_t *l)
     hyb_l_tick(l);
     hyb_l_arm_timer(l);
     hyb_l_publish(l);
+    hyb_l_table(l);
     return 1;
 }
 

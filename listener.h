@@ -1,5 +1,5 @@
 /* listener.h - private to the files of the listener thread (listener.c,
- * accept.c, lgather.c): hyb_listener_t and the functions they share.
+ * accept.c, lgather.c, ltable.c): hyb_listener_t and the functions they share.
  * libevent's types appear here and in those files only (and in timers.c,
  * which arms its own timer).
  *
@@ -109,5 +109,8 @@ void hyb_l_gather_park(hyb_listener_t *l, hyb_conn_t *hc);
 void hyb_l_gather_expired(hyb_listener_t *l, hyb_conn_t *hc);
 void hyb_l_ka_readable(hyb_listener_t *l, hyb_conn_t *hc);
 void hyb_l_ip_release(hyb_listener_t *l, hyb_conn_t *hc);
+
+/* ltable.c */
+void hyb_l_table(hyb_listener_t *l);
 
 #endif

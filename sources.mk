@@ -8,8 +8,8 @@
 HYB_SOURCES = mod_mpm_hybrid.c directives.c parent.c child.c listener.c worker.c gather.c \
               status.c scoreboard.c fdqueue.c tqueue.c inbox.c limits.c \
               headscan.c headtime.c iptab.c handoff.c fdbudget.c admit.c sock.c timers.c \
-              accept.c lgather.c stats.c metrics.c cpuaff.c
+              accept.c lgather.c stats.c metrics.c cpuaff.c lsnap.c ltable.c
 
 HYB_HEADERS = hyb.h fdqueue.h tqueue.h inbox.h hyb_limits.h headscan.h headtime.h iptab.h \
               handoff.h fdbudget.h admit.h hyb_assert.h sock.h timers.h listener.h conn.h \
-              stats.h metrics.h cpuaff.h
+              stats.h metrics.h cpuaff.h lsnap.h

@@ -1,35 +1,43 @@
 /* status.c - what a child tells its siblings, mod_status and Prometheus
  * that the scoreboard has no field for.
  *
- * Owns two shared-memory arrays, one entry per process slot, created once
- * by the parent and kept across restarts: hyb_shared_slot_t (connections
- * gathering a request head, worker queue load; kept in the retained data)
- * and hyb_stats_slot_t (the counters of stats.h; its address kept under
- * the retained-data key "mpm_hybrid_stats").  Also owns the sibling scan
- * the listener uses to leave new connections to a less loaded child
+ * Owns three shared-memory arrays, one entry per process slot, created
+ * once by the parent and kept across restarts: hyb_shared_slot_t
+ * (connections gathering a request head, worker queue load; kept in the
+ * retained data), hyb_stats_slot_t (the counters of stats.h; its address
+ * kept under the retained-data key "mpm_hybrid_stats") and
+ * hyb_lsnap_area_t (the snapshot of the connections each listener holds,
+ * lsnap.h; under "mpm_hybrid_lsnap").  Also owns the sibling scan the
+ * listener uses to leave new connections to a less loaded child
  * (hyb_status_least_loaded_sibling); the mod_status hook (the hybrid
- * table in the HTML page, the hybrid keys in ?auto after the standard
- * keys, which are unchanged); and the hybrid-metrics handler (Prometheus
- * text, formatted by metrics.c).
+ * table in the HTML page, and with ExtendedStatus On the table of the
+ * connections the listeners hold; the hybrid keys in ?auto after the
+ * standard keys, which are unchanged); and the hybrid-metrics handler
+ * (Prometheus text, formatted by metrics.c).
  *
  * Threads: hyb_status_init runs in the parent during configuration; each
- * field has one writer in its child (see hyb_shared_slot_t, stats.h); the
- * parent zeroes the hyb_shared_slot_t of a slot when it reaps that child
- * and never reads or writes the counters; the handlers run on worker
- * threads and read everything without a lock (a snapshot of hints).
+ * field has one writer in its child (see hyb_shared_slot_t, stats.h,
+ * lsnap.h); the parent zeroes the hyb_shared_slot_t of a slot when it
+ * reaps that child and never reads or writes the counters or the
+ * snapshots; the handlers run on worker threads and read everything
+ * without a lock (a snapshot of hints; the connection snapshots under
+ * their seqlock).
  */
 #include "hyb.h"
 #include "stats.h"
 #include "metrics.h"
+#include "lsnap.h"
 
 #include "http_protocol.h"
 #include "mod_status.h"
 
 #include <apr_shm.h>
+#include <apr_strings.h>
 #include <limits.h>
 #include <apr_optional_hooks.h>
 
 #define HYB_STATS_KEY "mpm_hybrid_stats"
+#define HYB_LSNAP_KEY "mpm_hybrid_lsnap"
 
 /* This pass's view of the counters (set in every pass, inherited at fork);
  * the dummy takes the increments when there is no segment. */
@@ -77,6 +85,48 @@ hyb_stats_slot_t *hyb_stats_for(int slot)
     return &hyb_stats_base[slot];
 }
 
+/* This pass's view of the connection snapshots (NULL without a segment). */
+static hyb_lsnap_area_t *hyb_lsnap_base;
+
+/* Parent, post_config: the connection snapshots' segment, once per server
+ * lifetime, kept as the counters' is.  Not cleared: a new segment is
+ * zeroed by the system, and its pages are touched only by the slots that
+ * have a child (ServerLimit x 6.5 KB of address space, mostly unused). */
+static void hyb_lsnap_init(hyb_retained_t *r)
+{
+    hyb_lsnap_area_t **keep = ap_retained_data_get(HYB_LSNAP_KEY);
+    apr_size_t size = r->first_server_limit * sizeof(hyb_lsnap_area_t) + 64;
+    apr_shm_t *shm;
+    apr_status_t rv;
+
+    if (!keep) {
+        keep = ap_retained_data_create(HYB_LSNAP_KEY, sizeof(*keep));
+    }
+    if (!*keep) {
+        rv = apr_shm_create(&shm, size, NULL, ap_pglobal);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, ap_server_conf,
+                         "HYB0115: no shared memory for the table of the "
+                         "connections the listeners hold (%" APR_SIZE_T_FMT
+                         " bytes); server-status shows no such table", size);
+            return;
+        }
+        *keep = (hyb_lsnap_area_t *)APR_ALIGN(
+                    (apr_uintptr_t)apr_shm_baseaddr_get(shm), 64);
+    }
+    hyb_lsnap_base = *keep;
+}
+
+hyb_lsnap_area_t *hyb_lsnap_for(int slot)
+{
+    hyb_retained_t *rt = hyb_srv.retained;
+
+    if (!hyb_lsnap_base || !rt || slot < 0 || slot >= rt->first_server_limit) {
+        return NULL;
+    }
+    return &hyb_lsnap_base[slot];
+}
+
 /* Parent, post_config: once per server lifetime (the arrays are sized for
  * the first ServerLimit, which restarts cannot change). */
 apr_status_t hyb_status_init(hyb_retained_t *r)
@@ -86,6 +136,7 @@ apr_status_t hyb_status_init(hyb_retained_t *r)
     apr_status_t rv;
 
     hyb_stats_init(r);
+    hyb_lsnap_init(r);
     if (r->shared) {
         return APR_SUCCESS;
     }
@@ -352,13 +403,116 @@ static void hyb_status_table(request_rec *r, const hyb_mx_child_t *kids,
     ap_rputs("</table>\n<p>The connection columns after <i>total</i> add up "
              "to it. <i>gathering</i>: the request head is still arriving; "
              "these connections hold no worker, so they are not <code>R"
-             "</code> in the scoreboard above. <i>in a worker</i>: being "
+             "</code> in the scoreboard above (with ExtendedStatus On, the "
+             "table below lists them). <i>in a worker</i>: being "
              "served, or queued for a worker. <i>queue load</i>: jobs "
              "waiting for a worker minus idle workers (above 0: the child "
              "is short of workers). Counters per slot since the server "
              "started; the counters and the queue-wait histogram are also "
              "served in Prometheus format by <code>SetHandler "
              "hybrid-metrics</code>.</p>\n", r);
+}
+
+/* ---- the connections the listeners hold (ExtendedStatus On) -------------- */
+
+static void hyb_status_conn_rows(request_rec *r, const hyb_mx_child_t *k,
+                                 const hyb_lsnap_t *s)
+{
+    char addr[HYB_LSNAP_ADDRLEN], secs[32], bytes[16];
+    apr_uint64_t i;
+
+    for (i = 0; i < s->h.nrows; i++) {
+        const hyb_lsnap_row_t *row = &s->rows[i];
+        apr_time_t since = row->f.since;
+        apr_uint64_t age = (apr_time_t)s->h.taken > since
+                           ? (apr_uint64_t)((apr_time_t)s->h.taken - since) : 0;
+
+        apr_snprintf(secs, sizeof(secs), "%" APR_UINT64_T_FMT ".%u",
+                     age / APR_USEC_PER_SEC,
+                     (unsigned int)(age % APR_USEC_PER_SEC / 100000));
+        apr_snprintf(bytes, sizeof(bytes), "%u", (unsigned int)row->f.bytes);
+        ap_rprintf(r, "<tr><td>%d</td><td>%" APR_INT64_T_FMT "</td><td>%s</td>"
+                   "<td>%s</td><td>%s</td><td>%s</td></tr>\n", k->slot, k->pid,
+                   hyb_lsnap_state_name(row->f.state),
+                   ap_escape_html(r->pool, hyb_lsnap_addr(addr, row)), secs,
+                   row->f.state == HYB_MX_GATHERING ? bytes : "-");
+    }
+}
+
+/* One line under the table per child: how old its snapshot is and what
+ * it left out. */
+static void hyb_status_conn_note(request_rec *r, const hyb_mx_child_t *k,
+                                 const hyb_lsnap_t *s, int ok)
+{
+    apr_uint64_t more[HYB_MX_WORKER], n;
+    apr_time_t age;
+    int j;
+
+    ap_rprintf(r, "<li>slot %d, pid %" APR_INT64_T_FMT ": ", k->slot, k->pid);
+    if (!ok) {
+        ap_rputs("busy, reload</li>\n", r);
+        return;
+    }
+    if ((apr_int64_t)s->h.pid != k->pid || !s->h.taken) {
+        ap_rputs("no snapshot yet</li>\n", r);
+        return;
+    }
+    age = apr_time_now() - (apr_time_t)s->h.taken;
+    ap_rprintf(r, "as of %" APR_TIME_T_FMT ".%u s ago; %" APR_UINT64_T_FMT
+               " shown", age > 0 ? apr_time_sec(age) : 0,
+               (unsigned int)(age > 0 ? apr_time_usec(age) / 100000 : 0),
+               s->h.nrows);
+    n = hyb_lsnap_more(s, more);
+    if (n) {
+        ap_rprintf(r, "; <span class=\"more\">%" APR_UINT64_T_FMT
+                   " more not shown</span>:", n);
+        for (j = 0; j < HYB_MX_WORKER; j++) {
+            if (more[j]) {
+                ap_rprintf(r, " %s %" APR_UINT64_T_FMT,
+                           hyb_lsnap_state_name(j), more[j]);
+            }
+        }
+    }
+    ap_rputs("</li>\n", r);
+}
+
+static void hyb_status_conns(request_rec *r, const hyb_mx_child_t *kids,
+                             int n)
+{
+    hyb_lsnap_t *snaps = apr_palloc(r->pool, n * sizeof(*snaps));
+    int *ok = apr_pcalloc(r->pool, n * sizeof(*ok));
+    int i;
+
+    for (i = 0; i < n; i++) {
+        const hyb_lsnap_area_t *a = hyb_lsnap_for(kids[i].slot);
+        if (kids[i].pid && a) {
+            ok[i] = hyb_lsnap_read(a, &snaps[i], HYB_LSNAP_TRIES);
+        }
+    }
+    ap_rprintf(r, "<h2>Hybrid MPM: connections the listeners hold</h2>\n"
+               "<p>Connections no worker holds: their request head is still "
+               "arriving (<i>gathering</i>, with the bytes so far), or they "
+               "wait in keep-alive, write completion, wait-io or lingering "
+               "close. <i>seconds</i>: how long they had been in that state "
+               "when their process took the snapshot (at most once a "
+               "second). At most %d rows per process, gathering ones first; "
+               "the rest are counted by state.</p>\n"
+               "<ul id=\"hybrid-conns-notes\">\n", HYB_LSNAP_ROWS);
+    for (i = 0; i < n; i++) {
+        if (kids[i].pid && hyb_lsnap_for(kids[i].slot)) {
+            hyb_status_conn_note(r, &kids[i], &snaps[i], ok[i]);
+        }
+    }
+    ap_rputs("</ul>\n<table id=\"hybrid-conns\" rules=\"all\" "
+             "cellpadding=\"1%\">\n<tr><th>Slot</th><th>PID</th>"
+             "<th>state</th><th>client</th><th>seconds</th>"
+             "<th>head bytes</th></tr>\n", r);
+    for (i = 0; i < n; i++) {
+        if (ok[i] && (apr_int64_t)snaps[i].h.pid == kids[i].pid) {
+            hyb_status_conn_rows(r, &kids[i], &snaps[i]);
+        }
+    }
+    ap_rputs("</table>\n", r);
 }
 
 static int hyb_status_hook(request_rec *r, int flags)
@@ -375,6 +529,9 @@ static int hyb_status_hook(request_rec *r, int flags)
         return OK;
     }
     hyb_status_table(r, kids, n);
+    if (ap_extended_status) {
+        hyb_status_conns(r, kids, n);
+    }
     return OK;
 }
 

@@ -249,3 +249,13 @@ unsigned int hyb_tq_set_count(const hyb_tq_set_t *s)
     }
     return n;
 }
+
+unsigned int hyb_tq_set_size(const hyb_tq_set_t *s)
+{
+    return s->nqueues;
+}
+
+const hyb_tq_t *hyb_tq_set_at(const hyb_tq_set_t *s, unsigned int i)
+{
+    return i < s->nqueues ? s->queues[i] : NULL;
+}

@@ -62,5 +62,9 @@ apr_time_t hyb_tq_set_next_expiry(const hyb_tq_set_t *s);
 hyb_tq_entry_t *hyb_tq_set_pop_expired(hyb_tq_set_t *s, apr_time_t now);
 /* Total entries over all queues. */
 unsigned int hyb_tq_set_count(const hyb_tq_set_t *s);
+/* For walking the set: its number of queues, and queue i of them (their
+ * entries from head to tail, in expiry order). */
+unsigned int hyb_tq_set_size(const hyb_tq_set_t *s);
+const hyb_tq_t *hyb_tq_set_at(const hyb_tq_set_t *s, unsigned int i);
 
 #endif

@@ -5,7 +5,8 @@
 #                              (make deps, make build, make install)
 #   install-deps.sh run        build + the apache2 server (make run)
 #   install-deps.sh test       run + every tool the tests use (make test-deps,
-#                              make test): cmocka, clang, pytest, php-fpm, ...,
+#                              make test): cmocka, clang, pytest, php-fpm,
+#                              chromium, ...,
 #                              and dpkg-dev/debhelper/lintian for the package test
 #   install-deps.sh deb [DIR]  the Build-Depends of DIR/debian/control (default:
 #                              the source tree), as dpkg-checkbuilddeps sees them
@@ -33,6 +34,7 @@ test_pkgs=(
     php-fpm                      # the PHP-FPM (mod_proxy_fcgi) tests
     nghttp2-client               # h2load for the HTTP/2 load test
     python3-websockets           # echo backend for the WebSocket test
+    chromium                     # renders /server-status (test_status_table.py)
     dpkg-dev debhelper lintian   # the package test (test_package.py)
 )
 

@@ -68,6 +68,35 @@ if [[ $RUN_DIR == "$src_dir/build/run" ]]; then
     chmod 755 "$src_dir/build"
 fi
 
+if [[ $mpm_module == mpm_hybrid_module ]]; then
+    status_html='<p><a href="/server-status">/server-status</a> shows, from the top:</p>
+<ul>
+<li>the server and its load, then event'"'"'s table per process (connections,
+threads, and the keep-alive, writing and closing connections);</li>
+<li>the scoreboard, one cell per worker thread, and with ExtendedStatus On (set
+here) a row per worker with its client and request. A client still sending its
+request head holds no worker under hybrid, so it is <em>not</em> an
+<code>R</code> cell here;</li>
+<li>the <b>hybrid table</b>, one row per process: whether it accepts, its queue
+load, its connections by state (<i>gathering</i> counts the clients still sending
+their head; the columns add up to <i>total</i>), and what it accepted and
+handed to its siblings;</li>
+<li>the <b>connections the listeners hold</b>, no worker: state, client address,
+seconds in that state and, while gathering, the bytes of head so far. At most
+100 per process, slow clients first; the rest are counted.</li>
+</ul>
+<p><a href="/server-status?auto">/server-status?auto</a> has the same numbers
+for scripts and exporters (the standard keys, then <code>ConnsAsyncGathering</code>
+and the <code>Hybrid*</code> keys). <a href="/hybrid-metrics">/hybrid-metrics</a>
+serves them as Prometheus metrics (<code>SetHandler hybrid-metrics</code>, loopback
+only). What each column, key and metric means, and what to alert on:
+<code>docs/monitoring.md</code> in the source tree.</p>'
+else
+    status_html='<p><a href="/server-status">/server-status</a> shows the processes, threads
+and connections; <a href="/server-status?auto">/server-status?auto</a> the same
+for scripts and exporters.</p>'
+fi
+
 cat > "$RUN_DIR/htdocs/index.html" <<EOF
 <!DOCTYPE html>
 <html lang="en">
@@ -76,8 +105,7 @@ cat > "$RUN_DIR/htdocs/index.html" <<EOF
 <h1>It works</h1>
 <p>Served by Apache httpd with <code>$mpm_module</code> loaded from
 <code>$mpm_so</code>.</p>
-<p><a href="/server-status">/server-status</a> shows the processes, threads
-and connections.</p>
+$status_html
 </body>
 </html>
 EOF

@@ -44,6 +44,7 @@ extern const hyb_test_group_t hyb_test_fdbudget;
 extern const hyb_test_group_t hyb_test_metrics;
 extern const hyb_test_group_t hyb_test_admit;
 extern const hyb_test_group_t hyb_test_sock;
+extern const hyb_test_group_t hyb_test_lsnap;
 
 /* Fixture: *state becomes a fresh apr_pool_t, destroyed afterwards. */
 int hyb_test_pool_setup(void **state);

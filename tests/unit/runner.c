@@ -32,6 +32,7 @@ static const hyb_test_group_t *const groups[] = {
     &hyb_test_admit,
     &hyb_test_sock,
     &hyb_test_cpuaff,
+    &hyb_test_lsnap,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 

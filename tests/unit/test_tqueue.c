@@ -178,6 +178,15 @@ static void test_set_get_creates_once(void **state)
     assert_ptr_not_equal(q[0], q[1]);
     assert_int_equal(hyb_tq_set_next_expiry(s), 0);
     assert_null(hyb_tq_set_pop_expired(s, T0 * 2));
+    /* Walking: every queue once, in creation order (placed ones too). */
+    assert_int_equal(hyb_tq_set_size(s), 10);
+    assert_ptr_not_equal(hyb_tq_set_get_placed(s, apr_time_from_sec(1)), q[0]);
+    assert_int_equal(hyb_tq_set_size(s), 11);
+    for (i = 0; i < 10; i++) {
+        assert_ptr_equal(hyb_tq_set_at(s, i), q[i]);
+    }
+    assert_true(hyb_tq_set_at(s, 10)->placed);
+    assert_null(hyb_tq_set_at(s, 11));
 }
 
 /* Entries in three queues (timeouts 5 s, 60 s, 2 s) appended at various
