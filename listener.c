@@ -75,7 +75,8 @@ static void hyb_l_publish(hyb_listener_t *l)
                           l->count_at[HYB_AT_KEEPALIVE],
                           l->count_at[HYB_AT_WRITE],
                           l->count_at[HYB_AT_WAITIO],
-                          l->count_at[HYB_AT_LINGER], 0);
+                          l->count_at[HYB_AT_LINGER],
+                          hyb_susp_any_count(l->ch));
     hyb_status_set_gathering(l->ch->slot, l->count_at[HYB_AT_GATHER]);
 }
 
