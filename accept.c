@@ -539,7 +539,8 @@ static int hyb_l_hand_one(hyb_listener_t *l, int to)
     m.from = (apr_uint32_t)l->ch->slot;
     if (hyb_handoff_send(l->handoff_tx, hyb_l_handoff_key(to), hc->fd,
                          &m) != 0) {
-        hyb_l_dispatch(l, hc);      /* back in line; try again later */
+        hyb_l_dispatch(l, hc);      /* back in line (its queue wait counts
+                                     * from now); try again later */
         return 0;
     }
     hyb_stats_inc(l->stats, HYB_STAT_HANDOFF_SENT);

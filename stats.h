@@ -149,7 +149,10 @@ void hyb_stats_listener_start(hyb_stats_slot_t *s);
 /* Pure: the histogram bucket of a wait (0 .. HYB_STATS_WAIT_BOUNDS). */
 int hyb_stats_wait_bucket(apr_interval_time_t wait);
 
-/* Any worker thread: one runnable job waited `wait` in the queue. */
+/* Any worker thread: one runnable job waited `wait` in the queue, from
+ * the listener's push (conn.h go.queued_at) to the pop.  A connection
+ * handed to a sibling is counted there, from its push in that child; one
+ * put back after a failed handoff, from its second push. */
 static APR_INLINE void hyb_stats_observe_wait(hyb_stats_slot_t *s,
                                               apr_interval_time_t wait)
 {

@@ -586,3 +586,42 @@ def test_full_child_defers_and_says_why(apache_factory, hyb_test_module):
         assert prom_sum(s, "hybrid_deferrals_total") >= 1
     finally:
         close_all(sleepers)
+
+
+def _accept_states(port):
+    """{slot: state} from hybrid_child_accept_state (the state that is 1)."""
+    s = prom_samples(http_get(port, "/metrics").body.decode())
+    return {int(dict(l)["slot"]): dict(l)["state"] for (n, l), v in s.items()
+            if n == "hybrid_child_accept_state" and v == 1}
+
+
+@hybrid_only
+def test_accept_state_stopping_then_accepting_in_reused_slots(apache_factory, hyb_test_module):
+    """An old child kept by a request after a graceful restart says
+    "stopping"; the children that later take the slots of stopped ones
+    start afresh as "accepting" (the state of a slot outlives its child)."""
+    import signal
+    srv = apache_factory(extra=_sleep_conf(hyb_test_module))
+    assert wait_for(lambda: len(srv.children()) == 2, 5), srv.children()
+    pinned = HttpConn(srv.port, timeout=20)
+    try:
+        pinned.send(b"GET /sleep?ms=3000 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert wait_for(lambda: sum(_asleep_per_child(srv).values()) == 1, 5)
+        old = set(srv.children())
+        srv.signal(signal.SIGUSR1)
+        assert wait_for(lambda: len(set(srv.children()) - old) >= 2, 10), srv.children()
+        assert wait_for(lambda: "stopping" in _accept_states(srv.port).values(), 5), \
+            _accept_states(srv.port)
+        assert pinned.read_response().status == 200
+    finally:
+        pinned.close()
+    for _ in range(2):          # the new generations take the old slots
+        old = set(srv.children())
+        srv.signal(signal.SIGUSR1)
+        assert wait_for(lambda: not (set(srv.children()) & old)
+                        and len(srv.children()) == 2, 15), srv.children()
+
+    def all_accepting():
+        st = _accept_states(srv.port)
+        return st if len(st) == 2 and set(st.values()) == {"accepting"} else None
+    assert wait_for(all_accepting, 5), _accept_states(srv.port)
