@@ -5,11 +5,12 @@
  * Owns: watching or not the listening sockets (accepting), the pause after
  * an accept error or over the descriptor budget (fdbudget.c, HYB0401,
  * HYB0420, HYB0421), the accept token, the one constructor of a
- * connection (hyb_l_conn_from_fd) for accepted and handed-over ones, and
- * both ends of the handoff between children (handoff.c, HYB0422).  Every
- * decision of when to accept, defer, queue the token or hand off is
- * hyb_admit_decide's; this file reads the facts it asks for and applies
- * its answer.
+ * connection (hyb_l_conn_from_fd) for accepted and handed-over ones,
+ * both ends of the handoff between children (handoff.c, HYB0422), and
+ * the published reason the child accepts or not, with its deferral count
+ * (stats.h: hyb_l_accept_reason).  Every decision of when to accept,
+ * defer, queue the token or hand off is hyb_admit_decide's; this file
+ * reads the facts it asks for and applies its answer.
  *
  * Threads: the listener thread, except hyb_listener_worker_token_popped
  * and hyb_l_idle_notify, which run on a worker and only set a flag and
@@ -88,10 +89,33 @@ static hyb_admit_verdict_t hyb_l_admit(hyb_listener_t *l,
 
 /* ---- accepting or not --------------------------------------------------- */
 
+/* Publish why the child accepts or not (stats.h), on change only; a move
+ * into deferring counts one deferral (hyb_stats_accept_next). */
+static void hyb_l_accept_reason(hyb_listener_t *l, hyb_accept_state_e want)
+{
+    hyb_accept_state_e cur = hyb_stats_accept_state(l->stats);
+    int deferral;
+    hyb_accept_state_e next = hyb_stats_accept_next(cur, want, &deferral);
+
+    if (next == cur) {
+        return;
+    }
+    if (deferral) {
+        hyb_stats_inc(l->stats, HYB_STAT_DEFERRALS);
+    }
+    hyb_stats_set_accept_state(l->stats, next);
+}
+
+/* Start or stop watching the listening sockets.  Starting publishes
+ * "accepting" (or, without descriptor room, the pause does); a stop gives
+ * its reason itself, except the stop for good (l->stopping). */
 void hyb_l_set_accepting(hyb_listener_t *l, int on)
 {
     int i;
 
+    if (!on && l->stopping) {
+        hyb_l_accept_reason(l, HYB_ACCEPT_STOPPING);
+    }
     if (on == l->accepting || (on && !hyb_l_fd_room(l))) {
         return;
     }
@@ -105,6 +129,9 @@ void hyb_l_set_accepting(hyb_listener_t *l, int on)
     }
     l->accepting = on;
     hyb_sb_set_accepting(l->ch->slot, on);
+    if (on) {
+        hyb_l_accept_reason(l, HYB_ACCEPT_YES);
+    }
 }
 
 /* Stop accepting, and receiving connections from siblings (each costs a
@@ -114,6 +141,7 @@ static void hyb_l_pause(hyb_listener_t *l)
     struct timeval tv = { 0, HYB_EMFILE_PAUSE_MS * 1000 };
 
     hyb_l_set_accepting(l, 0);
+    hyb_l_accept_reason(l, HYB_ACCEPT_FD_PAUSE);
     if (l->handoff_ev) {
         event_del(l->handoff_ev);
     }
@@ -344,6 +372,8 @@ static void hyb_l_on_accept(evutil_socket_t fd, short what, void *arg)
         l->adm = v.next;
         if (v.action != HYB_ADMIT_ACCEPT) {
             hyb_l_set_accepting(l, 0);
+            hyb_l_accept_reason(l, v.action == HYB_ADMIT_DEFER
+                                   ? HYB_ACCEPT_DEFER : HYB_ACCEPT_BUSY);
             return;
         }
     }
@@ -364,9 +394,14 @@ void hyb_l_gate_accept(hyb_listener_t *l)
     if (v.action == HYB_ADMIT_ACCEPT) {
         hyb_l_set_accepting(l, 1);
     }
-    else if (v.action == HYB_ADMIT_QUEUE_TOKEN
-             && hyb_queue_push(l->ch->queue, &l->accept_token) == APR_SUCCESS) {
-        l->adm.token_queued = 1;
+    else if (v.action == HYB_ADMIT_DEFER) {
+        hyb_l_accept_reason(l, HYB_ACCEPT_DEFER);
+    }
+    else if (v.action == HYB_ADMIT_QUEUE_TOKEN) {
+        hyb_l_accept_reason(l, HYB_ACCEPT_BUSY);
+        if (hyb_queue_push(l->ch->queue, &l->accept_token) == APR_SUCCESS) {
+            l->adm.token_queued = 1;
+        }
     }
 }
 
@@ -504,7 +539,8 @@ static int hyb_l_hand_one(hyb_listener_t *l, int to)
     m.from = (apr_uint32_t)l->ch->slot;
     if (hyb_handoff_send(l->handoff_tx, hyb_l_handoff_key(to), hc->fd,
                          &m) != 0) {
-        hyb_l_dispatch(l, hc);      /* back in line; try again later */
+        hyb_l_dispatch(l, hc);      /* back in line (its queue wait counts
+                                     * from now); try again later */
         return 0;
     }
     hyb_stats_inc(l->stats, HYB_STAT_HANDOFF_SENT);

@@ -99,6 +99,9 @@ typedef struct hyb_conn_go_t {      /* listener -> worker (queue) */
                                  * answer is followed by a close, handed
                                  * back to the listener at once; the
                                  * worker clears it when a head is read */
+    apr_time_t queued_at;       /* when it was pushed to the queue: the
+                                 * worker that pops it observes the wait
+                                 * (stats.h queue-wait histogram) */
 } hyb_conn_go_t;
 
 typedef struct hyb_conn_t {

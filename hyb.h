@@ -142,6 +142,9 @@ struct hyb_child_t {
     apr_thread_mutex_t *susp_mutex;      /* guards suspended */
     struct hyb_conn_t *suspended;        /* SUSPENDED by a module, linked
                                           * through job.next */
+    volatile apr_uint32_t susp_count;    /* length of suspended: written
+                                          * under susp_mutex, read without
+                                          * it (atomic) by the listener */
     volatile int *worker_fds;            /* per worker: fd in use or -1; written
                                           * by that worker, read by main only on
                                           * ungraceful stop (to shutdown()) */

@@ -4,7 +4,10 @@
  * thread, each under its timeout; the loop itself, its timers, and the
  * connections' per-connection events.  Accepting, the descriptor budget
  * and the handoff between children are in accept.c (applying admit.c);
- * head gathering in lgather.c.
+ * head gathering in lgather.c.  It also feeds the counters of stats.h
+ * that are its to write: a saturation check once per round, and the time
+ * a connection is pushed to the queue (go.queued_at) for the queue-wait
+ * histogram the worker fills.
  *
  * Owns: hyb_listener_t (listener.h) and every parked connection.  Threads:
  * the listener thread only; workers reach it through the inbox (and the
@@ -72,7 +75,8 @@ static void hyb_l_publish(hyb_listener_t *l)
                           l->count_at[HYB_AT_KEEPALIVE],
                           l->count_at[HYB_AT_WRITE],
                           l->count_at[HYB_AT_WAITIO],
-                          l->count_at[HYB_AT_LINGER], 0);
+                          l->count_at[HYB_AT_LINGER],
+                          hyb_susp_any_count(l->ch));
     hyb_status_set_gathering(l->ch->slot, l->count_at[HYB_AT_GATHER]);
 }
 
@@ -130,6 +134,10 @@ void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
     AP_DEBUG_ASSERT(hc->job.kind == HYB_JOB_CONN
                     || hc->job.kind == HYB_JOB_CONN_NEW);
     apr_atomic_set32(&hc->edge_seen, 0);
+    /* For the queue-wait histogram (stats.h, observed by the worker that
+     * pops it).  A clock read of its own: l->now may be as old as the
+     * round (accept and write events do not refresh it). */
+    hc->go.queued_at = apr_time_now();
     if (hyb_queue_push(l->ch->queue, &hc->job) != APR_SUCCESS) {
         hyb_l_close(l, hc);     /* child is exiting ungracefully */
     }
@@ -532,6 +540,27 @@ static void hyb_l_tick(hyb_listener_t *l)
     }
 }
 
+/* Once per round: open or close a saturation episode (stats.h).  The load
+ * is the word the queue publishes at every change (one relaxed read, no
+ * lock); without the shared array, a snapshot under the queue's lock. */
+static void hyb_l_saturation(hyb_listener_t *l)
+{
+    volatile apr_int32_t *word = hyb_status_load_word(l->ch->slot);
+    hyb_queue_snap_t q;
+    int load;
+
+    if (word) {
+        load = (int)*word;
+    }
+    else {
+        hyb_queue_snapshot(l->ch->queue, &q);
+        load = hyb_queue_load_of(&q);
+    }
+    hyb_stats_saturation(l->stats,
+                         hyb_stats_saturated(load, l->adm.token_queued),
+                         l->now);
+}
+
 /* After each loop round: exit checks, accept gating, timer, counters.
  * Returns 0 when the loop must end. */
 static int hyb_l_after_round(hyb_listener_t *l)
@@ -552,6 +581,7 @@ static int hyb_l_after_round(hyb_listener_t *l)
     }
     hyb_l_gate_accept(l);
     hyb_l_rebalance(l);
+    hyb_l_saturation(l);
     hyb_l_tick(l);
     hyb_l_arm_timer(l);
     hyb_l_publish(l);
@@ -639,11 +669,13 @@ void *APR_THREAD_FUNC hyb_listener_main(apr_thread_t *thd, void *arg)
     hyb_listener_t *l = ch->listener;
 
     l->now = apr_time_now();
+    hyb_stats_listener_start(l->stats);
     hyb_l_set_accepting(l, 1);
     hyb_l_publish(l);
     while (hyb_l_after_round(l)) {
         event_base_loop(l->base, EVLOOP_ONCE);
     }
+    hyb_stats_saturation(l->stats, 0, apr_time_now());    /* episode ends */
     hyb_l_publish(l);
     hyb_queue_term(ch->queue);
     apr_atomic_dec32(&ch->live_threads);

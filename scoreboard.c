@@ -38,7 +38,11 @@ void hyb_sb_worker_stop(int slot, int thread, int graceful)
 }
 
 /* Listener thread: the async connection counts, written on every change so
- * mod_status shows exact numbers (event only samples them). */
+ * mod_status shows exact numbers (event only samples them); `suspended` is
+ * the count the workers keep beside their list (timers.c), read once per
+ * listener round (the tick bounds that to 100 ms while connections are
+ * open).  mod_status prints no key for it; mod_lua's
+ * r:scoreboard_process() shows it. */
 void hyb_sb_publish_counts(int slot, apr_uint32_t conns, apr_uint32_t ka,
                            apr_uint32_t wc, apr_uint32_t waitio,
                            apr_uint32_t linger, apr_uint32_t suspended)

@@ -1,9 +1,10 @@
 /* stats.c - the pure parts of the per-slot counters (stats.h): the queue
- * wait histogram's buckets, saturation episodes, and the reader's copy.
+ * wait histogram's buckets, saturation episodes, accept-state transitions,
+ * and the reader's copy.
  *
- * Owns no state.  Threads: hyb_stats_saturation runs on the listener
- * thread of the slot's child (the single writer of those fields); the
- * others on any thread.  The shared segment itself is made in status.c.
+ * Owns no state.  Threads: hyb_stats_saturation and
+ * hyb_stats_listener_start run on the listener thread of the slot's child
+ * (the single writer of those fields); the others on any thread.  The shared segment itself is made in status.c.
  */
 #include "stats.h"
 
@@ -50,6 +51,31 @@ void hyb_stats_saturation(hyb_stats_slot_t *s, int saturated, apr_time_t now)
                       now > (apr_time_t)since ? (apr_uint64_t)now - since : 0);
         __atomic_store_n(&s->sat_since, 0, __ATOMIC_RELAXED);
     }
+}
+
+int hyb_stats_saturated(int load, int token_queued)
+{
+    return load - (token_queued ? 1 : 0) > 0;
+}
+
+hyb_accept_state_e hyb_stats_accept_next(hyb_accept_state_e cur,
+                                         hyb_accept_state_e want,
+                                         int *deferral)
+{
+    hyb_accept_state_e next = cur;
+
+    if (cur != HYB_ACCEPT_STOPPING && want > HYB_ACCEPT_UNKNOWN
+        && want < HYB_ACCEPT_NSTATES) {
+        next = want;
+    }
+    *deferral = next == HYB_ACCEPT_DEFER && cur != HYB_ACCEPT_DEFER;
+    return next;
+}
+
+void hyb_stats_listener_start(hyb_stats_slot_t *s)
+{
+    __atomic_store_n(&s->sat_since, 0, __ATOMIC_RELAXED);
+    hyb_stats_set_accept_state(s, HYB_ACCEPT_UNKNOWN);
 }
 
 void hyb_stats_snapshot(const hyb_stats_slot_t *s, hyb_stats_snap_t *out)

@@ -7,7 +7,8 @@
  * the parent creates once and keeps across restarts (status.c,
  * hyb_status_init); the increment API (inline, no lock, no syscall); and
  * the pure functions around it (histogram bucket, snapshot, saturation
- * episode transitions), unit-tested in tests/unit/test_stats.c.
+ * episode transitions, accept-state transitions), unit-tested in
+ * tests/unit/test_metrics.c and tests/unit/test_stats.c.
  *
  * Threads: every field names its one writer; counters are monotonic for
  * the server's lifetime per slot (a new child in a slot continues them,
@@ -115,10 +116,43 @@ static APR_INLINE void hyb_stats_set_accept_state(hyb_stats_slot_t *s,
     __atomic_store_n(&s->accept_state, (apr_uint32_t)st, __ATOMIC_RELAXED);
 }
 
+/* Listener thread: the state it published last (its own field). */
+static APR_INLINE hyb_accept_state_e
+hyb_stats_accept_state(const hyb_stats_slot_t *s)
+{
+    apr_uint32_t st = __atomic_load_n(&s->accept_state, __ATOMIC_RELAXED);
+
+    return st < HYB_ACCEPT_NSTATES ? (hyb_accept_state_e)st
+                                   : HYB_ACCEPT_UNKNOWN;
+}
+
+/* Pure: the accept state after the listener says `want` in state `cur`.
+ * Stopping is final; UNKNOWN (or out of range) changes nothing.  Sets
+ * *deferral to 1 when the move enters deferring from another state: a
+ * deferral is an episode of stepping aside, however many rounds it lasts
+ * (HYB_STAT_DEFERRALS counts these), else to 0. */
+hyb_accept_state_e hyb_stats_accept_next(hyb_accept_state_e cur,
+                                         hyb_accept_state_e want,
+                                         int *deferral);
+
+/* Pure: is the child saturated (stats.h's meaning: a runnable job waits
+ * in its queue and no idle worker will take it)?  `load` is the queue's
+ * load (hyb_queue_load_of: jobs queued - workers waiting), `token_queued`
+ * 1 while the accept token, which is no work, is among those jobs. */
+int hyb_stats_saturated(int load, int token_queued);
+
+/* Listener thread, before its first round: forget what a previous child
+ * of the slot left open (an episode that child never closed, because it
+ * crashed, is dropped, not counted; its accept state). */
+void hyb_stats_listener_start(hyb_stats_slot_t *s);
+
 /* Pure: the histogram bucket of a wait (0 .. HYB_STATS_WAIT_BOUNDS). */
 int hyb_stats_wait_bucket(apr_interval_time_t wait);
 
-/* Any worker thread: one runnable job waited `wait` in the queue. */
+/* Any worker thread: one runnable job waited `wait` in the queue, from
+ * the listener's push (conn.h go.queued_at) to the pop.  A connection
+ * handed to a sibling is counted there, from its push in that child; one
+ * put back after a failed handoff, from its second push. */
 static APR_INLINE void hyb_stats_observe_wait(hyb_stats_slot_t *s,
                                               apr_interval_time_t wait)
 {

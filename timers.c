@@ -2,11 +2,12 @@
  *
  * Owns: hyb_timer_t, with the libevent timer the listener arms for it
  * (libevent is used here for that alone), and the list operations on
- * hyb_child_t.suspended.
+ * hyb_child_t.suspended with its count susp_count.
  *
  * Threads: as named in timers.h: registration on any thread of a child,
  * arming and firing on its listener thread, running and freeing on a
- * worker; the suspended list under hyb_child_t.susp_mutex, by workers.
+ * worker; the suspended list and its count under hyb_child_t.susp_mutex,
+ * by workers; the count also read (atomic, no lock) by the listener.
  */
 #include "hyb.h"
 #include "timers.h"
@@ -89,12 +90,14 @@ void hyb_susp_worker_add(hyb_child_t *ch, hyb_conn_t *hc)
     apr_thread_mutex_lock(ch->susp_mutex);
     hc->job.next = (hyb_job_t *)ch->suspended;
     ch->suspended = hc;
+    apr_atomic_inc32(&ch->susp_count);
     apr_thread_mutex_unlock(ch->susp_mutex);
 }
 
 hyb_conn_t *hyb_susp_worker_take_released(hyb_child_t *ch)
 {
     hyb_conn_t **pp, *done = NULL;
+    apr_uint32_t n = 0;
 
     apr_thread_mutex_lock(ch->susp_mutex);
     pp = &ch->suspended;
@@ -104,11 +107,20 @@ hyb_conn_t *hyb_susp_worker_take_released(hyb_child_t *ch)
             *pp = (hyb_conn_t *)hc->job.next;
             hc->job.next = (hyb_job_t *)done;
             done = hc;
+            n++;
         }
         else {
             pp = (hyb_conn_t **)&hc->job.next;
         }
     }
+    if (n) {
+        apr_atomic_sub32(&ch->susp_count, n);
+    }
     apr_thread_mutex_unlock(ch->susp_mutex);
     return done;
+}
+
+apr_uint32_t hyb_susp_any_count(hyb_child_t *ch)
+{
+    return apr_atomic_read32(&ch->susp_count);
 }

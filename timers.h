@@ -5,7 +5,7 @@
  * Owns: hyb_timer_t (defined in timers.c only; others see the hyb_job_t
  * in it) from registration to free,
  * and the operations on a child's list of suspended connections
- * (hyb_child_t.suspended under susp_mutex).
+ * (hyb_child_t.suspended and its count susp_count, under susp_mutex).
  *
  * Threads: each entry point names the thread that may call it:
  *   _any_      any thread of a child (a module's hook call);
@@ -48,5 +48,9 @@ void hyb_susp_worker_add(struct hyb_child_t *ch, struct hyb_conn_t *hc);
 /* The suspended connections no longer SUSPENDED, unlinked, as a list
  * through job.next (NULL: none). */
 struct hyb_conn_t *hyb_susp_worker_take_released(struct hyb_child_t *ch);
+
+/* How many connections are suspended now (exact as of the last change;
+ * no lock), for the scoreboard's process_score.suspended. */
+apr_uint32_t hyb_susp_any_count(struct hyb_child_t *ch);
 
 #endif

@@ -10,7 +10,8 @@
  * Suspended connections and timed callbacks are kept by timers.c.
  *
  * Threads: worker threads; the hooks run on whichever thread runs the
- * connection (a worker).  A worker touches only the shared, w and back
+ * connection (a worker).  Each worker adds the queue wait of every
+ * connection it pops to its slot's histogram (stats.h, atomic adds).  A worker touches only the shared, w and back
  * parts of the hyb_conn_t it holds (conn.h).
  */
 #include "hyb.h"
@@ -21,6 +22,7 @@
 
 #include "admit.h"
 #include "sock.h"
+#include "stats.h"
 #include "timers.h"
 
 #include <poll.h>
@@ -392,6 +394,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
     hyb_worker_arg_t *wa = arg;
     hyb_child_t *ch = wa->child;
     hyb_run_t run = { NULL, thd, ch->slot, wa->index };
+    hyb_stats_slot_t *stats = hyb_stats_for(ch->slot);
     hyb_job_t *job;
 
     ap_update_child_status_from_indexes(run.slot, run.index, SERVER_READY, NULL);
@@ -415,6 +418,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
         }
         job->kind = HYB_JOB_CONN;   /* run once: no longer handed off */
         run.hc = (hyb_conn_t *)job;
+        hyb_stats_observe_wait(stats, apr_time_now() - run.hc->go.queued_at);
         ch->worker_fds[run.index] = run.hc->fd;
         hyb_conn_run(&run);
         ch->worker_fds[run.index] = -1;

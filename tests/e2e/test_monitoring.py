@@ -435,3 +435,193 @@ def test_listener_counters_count_accepts_head_timeouts_and_per_ip_refusals(apach
     s = prom_samples(http_get(srv.port, "/metrics").body.decode())
     assert prom_sum(s, "hybrid_head_timeouts_total") >= 1, s
     assert prom_sum(s, "hybrid_accepts_total") >= 7, s
+
+
+# --------------------------------------------------------------------------
+# Counters fed by the listener and the workers: queue wait, saturation,
+# deferrals and the reason a child does not accept
+# --------------------------------------------------------------------------
+
+MPM_2X2 = {"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": 2,
+           "MaxRequestWorkers": 4, "MinSpareThreads": 1, "MaxSpareThreads": 4}
+
+
+def _sleep_conf(so):
+    return ("LoadModule hyb_test_module %s\n<Location /sleep>\n"
+            "    SetHandler hyb-test-sleep\n</Location>\n" % so) + METRICS_LOCATION
+
+
+def _wait_histogram(port):
+    """{le: cumulative count over the slots}, count, of hybrid_queue_wait_seconds."""
+    s = prom_samples(http_get(port, "/metrics").body.decode())
+    les = {dict(l)["le"] for (n, l), _ in s.items() if n == "hybrid_queue_wait_seconds_bucket"}
+    hist = {le: prom_sum(s, "hybrid_queue_wait_seconds_bucket", le=le) for le in les}
+    return hist, prom_sum(s, "hybrid_queue_wait_seconds_count")
+
+
+def _concurrent_gets(port, paths, timeout):
+    """GET each path on its own connection, all at once; the statuses."""
+    out, threads = [None] * len(paths), []
+
+    def run(i, path):
+        try:
+            out[i] = http_get(port, path, timeout=timeout).status
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            out[i] = repr(e)
+    for i, p in enumerate(paths):
+        threads.append(threading.Thread(target=run, args=(i, p), daemon=True))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 5)
+    return out
+
+
+@hybrid_only
+def test_queue_wait_histogram_and_saturation_move_when_workers_are_short(
+        apache_factory, hyb_test_module, tools):
+    """2 x 2 workers, 12 requests of 0.3 s at once: connections wait in the
+    queues behind the sleeping ones, so the histogram counts waits above
+    0.1 s; the children are saturated for a while, and once the load is
+    over no episode is open and their total length is above 0."""
+    srv = apache_factory(mpm=MPM_2X2, extra=_sleep_conf(hyb_test_module))
+    assert wait_for(lambda: len(srv.children()) == 2, 5), srv.children()
+    statuses = _concurrent_gets(srv.port, ["/sleep?ms=300"] * 12, timeout=20)
+    assert statuses == [200] * 12, statuses
+
+    hist, count = _wait_histogram(srv.port)
+    assert count >= 12, (count, hist)
+    assert hist["+Inf"] == count
+    slow = count - hist["0.1"]
+    assert slow >= 1, "no queue wait above 0.1 s: %s" % sorted(hist.items())
+
+    def episode_over():
+        st = server_status_auto(srv.port)
+        return st if st["HybridProcessesSaturated"] == 0 else None
+    st = wait_for(episode_over, 5)
+    assert st, server_status_auto(srv.port)
+    assert st["HybridSaturationEpisodes"] >= 1, st
+    assert float(st["HybridSaturationSeconds"]) > 0, st
+    body = http_get(srv.port, "/metrics").body.decode()
+    s = prom_samples(body)
+    assert prom_sum(s, "hybrid_saturation_episodes_total") == st["HybridSaturationEpisodes"]
+    assert prom_sum(s, "hybrid_saturation_seconds_total") > 0
+    rc, out = promtool_check(tools["promtool"], body)
+    assert rc == 0, "promtool check metrics failed:\n%s\n---\n%s" % (out, body)
+
+
+@hybrid_only
+def test_queue_wait_stays_in_the_lowest_bucket_without_load(apache_factory, hyb_test_module):
+    """Quick requests one after another on 2 x 2 workers: every connection
+    finds an idle worker, its wait is counted, in the lowest bucket
+    (1 ms; a few above it are a loaded test machine, none reaches 25 ms),
+    and no saturation episode opens."""
+    n = 60
+    srv = apache_factory(mpm=MPM_2X2, extra=_sleep_conf(hyb_test_module))
+    assert wait_for(lambda: len(srv.children()) == 2, 5), srv.children()
+    for _ in range(n):
+        assert http_get(srv.port, "/sleep?ms=0").status == 200
+    hist, count = _wait_histogram(srv.port)
+    assert count >= n, (count, hist)
+    assert hist["0.025"] == count, sorted(hist.items())
+    assert hist["0.001"] >= 0.9 * count, sorted(hist.items())
+    st = server_status_auto(srv.port)
+    assert st["HybridSaturationEpisodes"] == 0, st
+
+
+def _asleep_per_child(srv):
+    """pid -> threads of the child inside the sleeping handler (apr_sleep:
+    select or pselect6, see test_accept_spread.py), read from /proc."""
+    out = {}
+    for pid in srv.children():
+        n = 0
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                    n += f.read().split(" ", 1)[0] in ("23", "270")
+        except OSError:
+            continue
+        out[pid] = n
+    return out
+
+
+@hybrid_only
+def test_full_child_defers_and_says_why(apache_factory, hyb_test_module):
+    """2 x 2 workers, 3 long requests: one child has both workers asleep
+    while its sibling has an idle one, so it leaves new connections to the
+    sibling: HybridDeferrals moves, and the status table and the metric
+    say "deferring" for it instead of a bare "no"."""
+    srv = apache_factory(mpm=MPM_2X2, extra=_sleep_conf(hyb_test_module))
+    assert wait_for(lambda: len(srv.children()) == 2, 5), srv.children()
+    before = server_status_auto(srv.port)["HybridDeferrals"]
+    sleepers = []
+    try:
+        for k in range(1, 4):
+            c = HttpConn(srv.port, timeout=20)
+            c.send(b"GET /sleep?ms=10000 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            sleepers.append(c)
+            assert wait_for(lambda: sum(_asleep_per_child(srv).values()) == k, 5), \
+                "sleeper %d not in a worker: %s" % (k, _asleep_per_child(srv))
+        assert sorted(_asleep_per_child(srv).values()) == [1, 2]
+        st = wait_for(lambda: (lambda s: s if s["HybridDeferrals"] > before else None)(
+            server_status_auto(srv.port)), 5)
+        assert st, server_status_auto(srv.port)
+
+        # The full child defers until its sibling is as busy; a status
+        # request takes the sibling's last idle worker, so the state is
+        # polled (each poll lands on either child).
+        def deferring_row():
+            rows = hybrid_table(http_get(srv.port, "/server-status").body.decode("latin-1"))
+            return [c for slot, c in rows.items() if slot != "Sum" and c[2] == "deferring"]
+        assert wait_for(deferring_row, 5, interval=0.1), \
+            hybrid_table(http_get(srv.port, "/server-status").body.decode("latin-1"))
+
+        def deferring_metric():
+            s = prom_samples(http_get(srv.port, "/metrics").body.decode())
+            return prom_sum(s, "hybrid_child_accept_state", state="deferring") == 1
+        assert wait_for(deferring_metric, 5, interval=0.1)
+        s = prom_samples(http_get(srv.port, "/metrics").body.decode())
+        for slot in range(2):       # a state set: one state per child
+            assert prom_sum(s, "hybrid_child_accept_state", slot=slot) == 1, s
+        assert prom_sum(s, "hybrid_deferrals_total") >= 1
+    finally:
+        close_all(sleepers)
+
+
+def _accept_states(port):
+    """{slot: state} from hybrid_child_accept_state (the state that is 1)."""
+    s = prom_samples(http_get(port, "/metrics").body.decode())
+    return {int(dict(l)["slot"]): dict(l)["state"] for (n, l), v in s.items()
+            if n == "hybrid_child_accept_state" and v == 1}
+
+
+@hybrid_only
+def test_accept_state_stopping_then_accepting_in_reused_slots(apache_factory, hyb_test_module):
+    """An old child kept by a request after a graceful restart says
+    "stopping"; the children that later take the slots of stopped ones
+    start afresh as "accepting" (the state of a slot outlives its child)."""
+    import signal
+    srv = apache_factory(extra=_sleep_conf(hyb_test_module))
+    assert wait_for(lambda: len(srv.children()) == 2, 5), srv.children()
+    pinned = HttpConn(srv.port, timeout=20)
+    try:
+        pinned.send(b"GET /sleep?ms=3000 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert wait_for(lambda: sum(_asleep_per_child(srv).values()) == 1, 5)
+        old = set(srv.children())
+        srv.signal(signal.SIGUSR1)
+        assert wait_for(lambda: len(set(srv.children()) - old) >= 2, 10), srv.children()
+        assert wait_for(lambda: "stopping" in _accept_states(srv.port).values(), 5), \
+            _accept_states(srv.port)
+        assert pinned.read_response().status == 200
+    finally:
+        pinned.close()
+    for _ in range(2):          # the new generations take the old slots
+        old = set(srv.children())
+        srv.signal(signal.SIGUSR1)
+        assert wait_for(lambda: not (set(srv.children()) & old)
+                        and len(srv.children()) == 2, 15), srv.children()
+
+    def all_accepting():
+        st = _accept_states(srv.port)
+        return st if len(st) == 2 and set(st.values()) == {"accepting"} else None
+    assert wait_for(all_accepting, 5), _accept_states(srv.port)

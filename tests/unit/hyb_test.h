@@ -42,6 +42,7 @@ extern const hyb_test_group_t hyb_test_cpuaff;
 extern const hyb_test_group_t hyb_test_handoff;
 extern const hyb_test_group_t hyb_test_fdbudget;
 extern const hyb_test_group_t hyb_test_metrics;
+extern const hyb_test_group_t hyb_test_stats;
 extern const hyb_test_group_t hyb_test_admit;
 extern const hyb_test_group_t hyb_test_sock;
 extern const hyb_test_group_t hyb_test_lsnap;

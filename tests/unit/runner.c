@@ -29,6 +29,7 @@ static const hyb_test_group_t *const groups[] = {
     &hyb_test_handoff,
     &hyb_test_fdbudget,
     &hyb_test_metrics,
+    &hyb_test_stats,
     &hyb_test_admit,
     &hyb_test_sock,
     &hyb_test_cpuaff,
