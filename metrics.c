@@ -207,7 +207,7 @@ static void hyb_mx_accept_state(hyb_mx_out_t *o, const hyb_mx_child_t *kids,
     hyb_mx_family(o, "hybrid_child_accept_state", "gauge",
                   "Why the child accepts or not: accepting, busy (work waits "
                   "for its workers), deferring (leaves new connections to a "
-                  "sibling), paused (descriptor reserve), stopping.");
+                  "sibling), paused (descriptor reserve or accept error), stopping.");
     for (i = 0; i < n; i++) {
         if (!kids[i].pid || kids[i].st.accept_state == HYB_ACCEPT_UNKNOWN) {
             continue;
