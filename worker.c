@@ -167,8 +167,9 @@ static int hyb_step_write(hyb_run_t *run)
  * hand the connection to the listener and be woken for another one; on a
  * busy keep-alive connection that saves the listener's wake-up and the
  * queue's.  1 when a whole head came in time. */
-static int hyb_keepalive_wait_here(hyb_conn_t *hc)
+static int hyb_keepalive_wait_here(hyb_run_t *run)
 {
+    hyb_conn_t *hc = run->hc;
     struct pollfd pfd;
 
     if (!hyb_admit_worker_may_wait(hyb_queue_load_hint(hc->child->queue),
@@ -177,6 +178,11 @@ static int hyb_keepalive_wait_here(hyb_conn_t *hc)
                                    hc->back.gather_mode == HYB_HS_HTTP)) {
         return 0;
     }
+    /* Free for the next job within the wait: idle to the parent's
+     * spare-thread count and to mod_status, as its connection would be in
+     * the listener (the core marks it busy again when it reads). */
+    ap_update_child_status_from_indexes(run->slot, run->index, SERVER_READY,
+                                        NULL);
     pfd.fd = hc->fd;
     pfd.events = POLLIN;
     pfd.revents = 0;
@@ -189,7 +195,7 @@ static int hyb_keepalive_wait_here(hyb_conn_t *hc)
 static int hyb_step_keepalive(hyb_run_t *run)
 {
     ap_update_child_status(run->hc->c->sbh, SERVER_BUSY_KEEPALIVE, NULL);
-    if (hyb_keepalive_wait_here(run->hc)) {
+    if (hyb_keepalive_wait_here(run)) {
         hyb_conn_set_state(run->hc, CONN_STATE_PROCESSING,
                            "next request came while waiting");
         return 0;
