@@ -137,7 +137,7 @@ void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
     /* For the queue-wait histogram (stats.h, observed by the worker that
      * pops it).  A clock read of its own: l->now may be as old as the
      * round (accept and write events do not refresh it). */
-    hc->go.queued_at = apr_time_now();
+    hc->go.queued_at = HYB_STATS_NOW();
     if (hyb_queue_push(l->ch->queue, &hc->job) != APR_SUCCESS) {
         hyb_l_close(l, hc);     /* child is exiting ungracefully */
     }

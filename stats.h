@@ -95,13 +95,27 @@ hyb_stats_slot_t *hyb_stats_for(int slot);
 
 /* ---- writers: inline, no lock ------------------------------------------ */
 
+/* HYB_STATS_OFF (benchmark builds only: `make -f Makefile.apxs
+ * BUILDDIR=build-nostats HYB_EXTRA_CFLAGS=-DHYB_STATS_OFF`): every
+ * per-event write and the queue-wait clock reads compile to nothing, to
+ * measure what the counters cost (BENCHMARKS.md). */
+#ifdef HYB_STATS_OFF
+#define HYB_STATS_NOW() ((apr_time_t)0)
+#else
+#define HYB_STATS_NOW() apr_time_now()
+#endif
+
 /* Listener thread only (single writer). */
 static APR_INLINE void hyb_stats_add(hyb_stats_slot_t *s, hyb_stat_e which,
                                      apr_uint64_t n)
 {
+#ifndef HYB_STATS_OFF
     apr_uint64_t v = __atomic_load_n(&s->c[which], __ATOMIC_RELAXED);
 
     __atomic_store_n(&s->c[which], v + n, __ATOMIC_RELAXED);
+#else
+    (void)s; (void)which; (void)n;
+#endif
 }
 
 static APR_INLINE void hyb_stats_inc(hyb_stats_slot_t *s, hyb_stat_e which)
@@ -156,6 +170,7 @@ int hyb_stats_wait_bucket(apr_interval_time_t wait);
 static APR_INLINE void hyb_stats_observe_wait(hyb_stats_slot_t *s,
                                               apr_interval_time_t wait)
 {
+#ifndef HYB_STATS_OFF
     if (wait < 0) {
         wait = 0;           /* clock stepped back */
     }
@@ -163,6 +178,9 @@ static APR_INLINE void hyb_stats_observe_wait(hyb_stats_slot_t *s,
                        __ATOMIC_RELAXED);
     __atomic_fetch_add(&s->wait_sum_usec, (apr_uint64_t)wait,
                        __ATOMIC_RELAXED);
+#else
+    (void)s; (void)wait;
+#endif
 }
 
 /* Listener thread, once per round with the queue load it read: opens an

@@ -424,7 +424,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
         }
         job->kind = HYB_JOB_CONN;   /* run once: no longer handed off */
         run.hc = (hyb_conn_t *)job;
-        hyb_stats_observe_wait(stats, apr_time_now() - run.hc->go.queued_at);
+        hyb_stats_observe_wait(stats, HYB_STATS_NOW() - run.hc->go.queued_at);
         ch->worker_fds[run.index] = run.hc->fd;
         hyb_conn_run(&run);
         ch->worker_fds[run.index] = -1;
