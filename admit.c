@@ -198,7 +198,7 @@ int hyb_admit_ka_reserve(int threads_per_child)
 int hyb_admit_worker_may_wait(int load_hint, int threads_per_child,
                               int stopping, int http1_gathered)
 {
-    if (stopping || !http1_gathered) {
+    if (stopping || !http1_gathered || HYB_ADMIT_KA_WAIT_MS <= 0) {
         return 0;
     }
     return load_hint <= -hyb_admit_ka_reserve(threads_per_child);

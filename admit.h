@@ -129,7 +129,9 @@ int hyb_admit_count_conn(int *left, hyb_admit_origin_e origin);
 /* How long a worker that sent a keep-alive response may wait for the next
  * request on that connection itself, in ms, before it hands the connection
  * to the listener. */
+#ifndef HYB_ADMIT_KA_WAIT_MS     /* benchmark builds may set it; 0: off */
 #define HYB_ADMIT_KA_WAIT_MS   5
+#endif
 
 /* Idle workers a child keeps for everyone else while some of its workers
  * wait on their own connections: a quarter of ThreadsPerChild, at least 2. */
