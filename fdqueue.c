@@ -130,8 +130,6 @@ void hyb_queue_set_load_mirror(hyb_queue_t *q, volatile apr_int32_t *word)
 /* Any thread; never blocks beyond the short critical section. */
 apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
 {
-    int wake;
-
     apr_thread_mutex_lock(q->mutex);
     if (q->terminated) {
         apr_thread_mutex_unlock(q->mutex);
@@ -147,18 +145,12 @@ apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
     q->tail = job;
     q->length++;
     mirror_load(q);
-    wake = q->waiting > q->claimed;
-    if (wake) {
+    if (q->waiting > q->claimed) {
         q->claimed++;
         HYB_ASSERT(q->claimed <= q->waiting);
-    }
-    apr_thread_mutex_unlock(q->mutex);
-    if (wake) {
-        /* After the unlock: a waiter woken while we hold the mutex would
-         * only go back to sleep on it (measured: 5 % of all context
-         * switches at keep-alive c50). */
         apr_thread_cond_signal(q->cond);
     }
+    apr_thread_mutex_unlock(q->mutex);
     return APR_SUCCESS;
 }
 
