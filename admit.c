@@ -11,15 +11,11 @@
  *   rule 3  a child whose queue holds jobs with no worker coming hands
  *           up to HYB_ADMIT_HANDOFF_MAX queued new connections per round to
  *           the sibling with the most idle workers, no more than it has.
- *   rule 4  a worker that answered a keep-alive request may wait a few
- *           ms for that connection's next request itself, while the child
- *           keeps a reserve of idle workers (hyb_admit_worker_may_wait);
  * and the two small rules around them: how far a connection travels
  * (HYB_HANDOFF_MAX_HOPS) and which connections MaxConnectionsPerChild
  * counts.
  *
- * Threads: no state; called by the listener thread of each child (rule 4:
- * by a worker).
+ * Threads: no state; called by the listener thread of each child.
  */
 #include "admit.h"
 #include "handoff.h"
@@ -186,20 +182,4 @@ int hyb_admit_count_conn(int *left, hyb_admit_origin_e origin)
         return 0;
     }
     return --*left == 0;
-}
-
-int hyb_admit_ka_reserve(int threads_per_child)
-{
-    int r = threads_per_child / 4;
-
-    return r < 2 ? 2 : r;
-}
-
-int hyb_admit_worker_may_wait(int load_hint, int threads_per_child,
-                              int stopping, int http1_gathered)
-{
-    if (stopping || !http1_gathered || HYB_ADMIT_KA_WAIT_MS <= 0) {
-        return 0;
-    }
-    return load_hint <= -hyb_admit_ka_reserve(threads_per_child);
 }

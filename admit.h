@@ -124,27 +124,4 @@ typedef enum {
  * this connection used the last one, so the child must stop. */
 int hyb_admit_count_conn(int *left, hyb_admit_origin_e origin);
 
-/* ---- a worker waiting for its own connection (rule 4) -------------------- */
-
-/* How long a worker that sent a keep-alive response may wait for the next
- * request on that connection itself, in ms, before it hands the connection
- * to the listener. */
-#ifndef HYB_ADMIT_KA_WAIT_MS     /* benchmark builds may set it; 0: off */
-#define HYB_ADMIT_KA_WAIT_MS   5
-#endif
-
-/* Idle workers a child keeps for everyone else while some of its workers
- * wait on their own connections: a quarter of ThreadsPerChild, at least 2. */
-int hyb_admit_ka_reserve(int threads_per_child);
-
-/* May a worker wait (up to HYB_ADMIT_KA_WAIT_MS) for the next request of
- * the connection it just answered, instead of handing it to the listener?
- * Only while the child is serving (not stopping), the connection's heads
- * are gathered as plain HTTP/1.x (http1_gathered: a whole head is needed
- * before the worker reads, so a slow client cannot keep it), and the
- * queue's load hint (hyb_queue_load_of: < 0 is idle workers) leaves the
- * reserve idle besides this worker. */
-int hyb_admit_worker_may_wait(int load_hint, int threads_per_child,
-                              int stopping, int http1_gathered);
-
 #endif

@@ -266,19 +266,6 @@ void hyb_queue_snapshot(hyb_queue_t *q, hyb_queue_snap_t *s)
     apr_thread_mutex_unlock(q->mutex);
 }
 
-/* Any thread.  The word is set once, when the listener starts, and written
- * under the lock; a racy read of it is the hint the caller asked for. */
-int hyb_queue_load_hint(hyb_queue_t *q)
-{
-    hyb_queue_snap_t s;
-
-    if (q->load_mirror) {
-        return (int)*q->load_mirror;
-    }
-    hyb_queue_snapshot(q, &s);
-    return hyb_queue_load_of(&s);
-}
-
 /* Listener thread.  Only a caller that will wait for a worker arms (one
  * told there is an idle worker has nothing to wait for). */
 int hyb_queue_arm_idle_notify_if(hyb_queue_t *q, hyb_queue_cond_fn *cond,

@@ -75,11 +75,6 @@ apr_uint32_t hyb_queue_idle_of(const hyb_queue_snap_t *s);
 /* Any thread: the counts now.  No side effect. */
 void hyb_queue_snapshot(hyb_queue_t *q, hyb_queue_snap_t *s);
 
-/* Any thread: hyb_queue_load_of now, as a hint without the lock (the
- * published load word, possibly one change old); under the lock when no
- * word is published. */
-int hyb_queue_load_hint(hyb_queue_t *q);
-
 /* Listener thread: the counts now (into *s) and, under the same lock, arm
  * the one-shot idle notification when cond(*s) holds: the next worker
  * about to wait then calls the idle fn once.  A caller that holds back for

@@ -3,8 +3,7 @@
  *
  * A worker pops a connection from the queue and owns it until it either
  * needs to wait (keep-alive, write completion, wait-io, lingering close) or
- * is done (after a keep-alive response it may first wait a few ms for the
- * next request itself: rule 4 in admit.c); it then hands it back to the listener through the inbox and
+ * is done; it then hands it back to the listener through the inbox and
  * never touches it again.  All state changes go through hyb_conn_set_state()
  * (logged at trace4), and what each state does is in hyb_state_table.
  * Suspended connections and timed callbacks are kept by timers.c.
@@ -20,12 +19,9 @@
 #include "http_request.h"
 #include "http_vhost.h"
 
-#include "admit.h"
 #include "sock.h"
 #include "stats.h"
 #include "timers.h"
-
-#include <poll.h>
 
 typedef struct hyb_run_t {
     hyb_conn_t *hc;
@@ -163,43 +159,9 @@ static int hyb_step_write(hyb_run_t *run)
     return 0;
 }
 
-/* Rule 4 (admit.c): wait a few ms for the next request here rather than
- * hand the connection to the listener and be woken for another one; on a
- * busy keep-alive connection that saves the listener's wake-up and the
- * queue's.  1 when a whole head came in time. */
-static int hyb_keepalive_wait_here(hyb_run_t *run)
-{
-    hyb_conn_t *hc = run->hc;
-    struct pollfd pfd;
-
-    if (!hyb_admit_worker_may_wait(hyb_queue_load_hint(hc->child->queue),
-                                   hyb_srv.limits.threads_per_child,
-                                   hyb_child_exit_mode(hc->child) != HYB_RUN,
-                                   hc->back.gather_mode == HYB_HS_HTTP)) {
-        return 0;
-    }
-    /* Free for the next job within the wait: idle to the parent's
-     * spare-thread count and to mod_status, as its connection would be in
-     * the listener (the core marks it busy again when it reads). */
-    ap_update_child_status_from_indexes(run->slot, run->index, SERVER_READY,
-                                        NULL);
-    pfd.fd = hc->fd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    if (poll(&pfd, 1, HYB_ADMIT_KA_WAIT_MS) != 1) {
-        return 0;
-    }
-    return hyb_next_head_ready(hc);
-}
-
 static int hyb_step_keepalive(hyb_run_t *run)
 {
     ap_update_child_status(run->hc->c->sbh, SERVER_BUSY_KEEPALIVE, NULL);
-    if (hyb_keepalive_wait_here(run)) {
-        hyb_conn_set_state(run->hc, CONN_STATE_PROCESSING,
-                           "next request came while waiting");
-        return 0;
-    }
     return hyb_conn_park(run, HYB_ASK_KEEPALIVE);
 }
 

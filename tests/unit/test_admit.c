@@ -330,41 +330,6 @@ static void test_max_connections(void **state)
     assert_int_equal(left, 0);
 }
 
-/* Rule 4: a worker waits for its own keep-alive connection only while the
- * child keeps a quarter of its workers (at least 2) idle for everyone
- * else, is not stopping, and the connection's heads are gathered as plain
- * HTTP/1.x. */
-static void test_worker_may_wait(void **state)
-{
-    static const struct {
-        int load, threads, stopping, http1, want;
-    } t[] = {
-        { -25, 25, 0, 1, 1 },       /* all idle */
-        { -6, 25, 0, 1, 1 },        /* reserve of 25 is 6 */
-        { -5, 25, 0, 1, 0 },
-        { 0, 25, 0, 1, 0 },         /* no idle worker */
-        { 3, 25, 0, 1, 0 },         /* jobs wait */
-        { -2, 4, 0, 1, 1 },         /* small child: at least 2 */
-        { -1, 4, 0, 1, 0 },
-        { -2, 1, 0, 1, 1 },         /* reserve 2 even for 1 thread */
-        { -25, 25, 1, 1, 0 },       /* stopping */
-        { -25, 25, 0, 0, 0 },       /* TLS, h2 or not gathered */
-        { -100, 400, 0, 1, 1 },     /* reserve of 400 is 100 */
-        { -99, 400, 0, 1, 0 },
-    };
-    size_t i;
-
-    (void)state;
-    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        assert_int_equal(hyb_admit_worker_may_wait(t[i].load, t[i].threads,
-                                                   t[i].stopping, t[i].http1),
-                         t[i].want);
-    }
-    assert_int_equal(hyb_admit_ka_reserve(0), 2);
-    assert_int_equal(hyb_admit_ka_reserve(8), 2);
-    assert_int_equal(hyb_admit_ka_reserve(12), 3);
-}
-
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_gate),
     cmocka_unit_test(test_accepted),
@@ -373,7 +338,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_token_turn),
     cmocka_unit_test(test_hops),
     cmocka_unit_test(test_max_connections),
-    cmocka_unit_test(test_worker_may_wait),
 };
 
 HYB_TEST_GROUP(hyb_test_admit, tests);

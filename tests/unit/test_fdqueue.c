@@ -819,33 +819,6 @@ static void test_load_and_mirror(void **state)
     assert_int_equal(seen_end, 0);
 }
 
-/* The hint a worker reads without the lock (rule 4) is the load: the
- * published word when there is one, the locked count when there is not. */
-static void test_load_hint(void **state)
-{
-    apr_pool_t *p = *state;
-    hyb_queue_t *q = new_queue(p), *q2 = new_queue(p);
-    test_job_t *jobs = new_jobs(p, 3);
-    volatile apr_int32_t word = 77;
-    popper_t pp[2];
-
-    memset(pp, 0, sizeof(pp));
-    assert_int_equal(hyb_queue_load_hint(q2), 0);       /* no word */
-    hyb_queue_push(q2, &jobs[0].job);
-    assert_int_equal(hyb_queue_load_hint(q2), 1);
-    hyb_queue_set_load_mirror(q, &word);
-    popper_start(&pp[0], q, 1, p);
-    popper_start(&pp[1], q, 1, p);
-    assert_true(wait_idlers(q, 2));
-    assert_int_equal(hyb_queue_load_hint(q), -2);
-    word = -7;                          /* it reads the word, nothing else */
-    assert_int_equal(hyb_queue_load_hint(q), -7);
-    hyb_queue_push(q, &jobs[1].job);
-    hyb_queue_push(q, &jobs[2].job);
-    assert_true(poppers_join(pp, 2, q));
-    assert_int_equal(hyb_queue_load_hint(q), q_load(q));
-}
-
 typedef struct {
     hyb_queue_t *q;
     volatile apr_uint32_t calls;
@@ -1090,7 +1063,6 @@ static const struct CMUnitTest fdqueue_tests[] = {
     T(test_idle_notify_once),
     T(test_starved_without_notify_fn),
     T(test_load_and_mirror),
-    T(test_load_hint),
     T(test_load_arms_idle_notify),
     T(test_take_waiting),
     T(test_take_waiting_skips_claimed),
