@@ -5,7 +5,8 @@
  * wake-up between them needs no cross-CPU interrupt and the woken thread
  * runs when the waker blocks, with warm caches; the price is that one
  * child can use only one CPU, so children (StartServers/ServerLimit)
- * should be at least as many as CPUs.  The numbers are in BENCHMARKS.md.
+ * should be at least as many as CPUs.  Measured: cheaper keep-alive
+ * requests, dearer Connection: close ones (BENCHMARKS.md).
  *
  * Threads: as cpuaff.h says.
  */
