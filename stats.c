@@ -4,7 +4,8 @@
  *
  * Owns no state.  Threads: hyb_stats_saturation and
  * hyb_stats_listener_start run on the listener thread of the slot's child
- * (the single writer of those fields); the others on any thread.  The shared segment itself is made in status.c.
+ * (the single writer of those fields); the others on any thread.  The
+ * shared segment itself is made in status.c.
  */
 #include "stats.h"
 

@@ -10,8 +10,9 @@
  *
  * Threads: worker threads; the hooks run on whichever thread runs the
  * connection (a worker).  Each worker adds the queue wait of every
- * connection it pops to its slot's histogram (stats.h, atomic adds).  A worker touches only the shared, w and back
- * parts of the hyb_conn_t it holds (conn.h).
+ * connection it pops to its slot's histogram (stats.h, atomic adds).  A
+ * worker touches only the shared, w and back parts of the hyb_conn_t it
+ * holds (conn.h).
  */
 #include "hyb.h"
 
