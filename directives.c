@@ -116,9 +116,9 @@ static const char *hyb_set_drain(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
-/* HybridGatherHeads, HybridGatherMaxHead, HybridGatherPerIP: what the
- * listener may hold (gather.c, lgather.c use them). */
-static const char *hyb_set_gather(cmd_parms *cmd, void *d, int on)
+/* An On/Off directive at server level: cmd->info is the hyb_srv field it
+ * sets (HybridGatherHeads, HybridCPUAffinity). */
+static const char *hyb_set_global_flag(cmd_parms *cmd, void *d, int on)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
@@ -126,9 +126,12 @@ static const char *hyb_set_gather(cmd_parms *cmd, void *d, int on)
     if (err) {
         return err;
     }
-    hyb_srv.gather = on;
+    *(int *)cmd->info = on;
     return NULL;
 }
+
+/* HybridGatherMaxHead, HybridGatherPerIP: what the listener may hold
+ * (gather.c, lgather.c use them). */
 
 static const char *hyb_set_gather_max(cmd_parms *cmd, void *d, const char *arg)
 {
@@ -153,19 +156,6 @@ static const char *hyb_set_gather_per_ip(cmd_parms *cmd, void *d,
         hyb_srv.gather_per_ip = (int)v;
     }
     return err;
-}
-
-/* HybridCPUAffinity On|Off: each child's threads on one CPU (cpuaff.c). */
-static const char *hyb_set_cpu_affinity(cmd_parms *cmd, void *d, int on)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    (void)d;
-    if (err) {
-        return err;
-    }
-    hyb_srv.cpu_affinity = on;
-    return NULL;
 }
 
 const command_rec hyb_cmds[] = {
@@ -193,7 +183,8 @@ const command_rec hyb_cmds[] = {
                   "Seconds a gracefully stopping child keeps idle keep-alive "
                   "connections to serve a last request (default 2, 0: close "
                   "them at once)"),
-    AP_INIT_FLAG("HybridGatherHeads", hyb_set_gather, NULL, RSRC_CONF,
+    AP_INIT_FLAG("HybridGatherHeads", hyb_set_global_flag, &hyb_srv.gather,
+                 RSRC_CONF,
                  "On (default): a connection gets a worker only once its "
                  "whole request head (or TLS record) has arrived"),
     AP_INIT_TAKE1("HybridGatherMaxHead", hyb_set_gather_max, NULL, RSRC_CONF,
@@ -203,7 +194,8 @@ const command_rec hyb_cmds[] = {
     AP_INIT_TAKE1("HybridGatherPerIP", hyb_set_gather_per_ip, NULL, RSRC_CONF,
                   "Most connections from one client address that may wait "
                   "for their first request head in one child (0: no cap)"),
-    AP_INIT_FLAG("HybridCPUAffinity", hyb_set_cpu_affinity, NULL, RSRC_CONF,
+    AP_INIT_FLAG("HybridCPUAffinity", hyb_set_global_flag,
+                 &hyb_srv.cpu_affinity, RSRC_CONF,
                  "On: each child's listener and workers run on one CPU, "
                  "children spread over the CPUs by slot (default Off)"),
     AP_GRACEFUL_SHUTDOWN_TIMEOUT_COMMAND,
