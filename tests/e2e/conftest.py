@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -1013,3 +1014,69 @@ def minimal_conf(dirpath, mpm_block="", extra="", mpm_loadmodule=None, listen=Tr
     path = os.path.join(dirpath, "test-%d.conf" % port)
     write_file(path, "\n".join(lines) + "\n")
     return path
+
+
+# --------------------------------------------------------------------------
+# Clients and /proc probes shared by the load and monitoring tests
+# --------------------------------------------------------------------------
+
+def idle_clients(port, n):
+    """n keep-alive connections, each after one answered request."""
+    conns = []
+    for _ in range(n):
+        c = HttpConn(port, timeout=10)
+        assert c.request("/small.txt").status == 200
+        conns.append(c)
+    return conns
+
+
+class KeepAliveLoad:
+    """n keep-alive clients requesting /small.txt in a loop until stop()
+    (bounded by limit_s), `pause` seconds between requests."""
+
+    def __init__(self, port, n=4, limit_s=60, pause=0.0):
+        self.stop_ev = threading.Event()
+        self.errors = []
+        self.count = 0
+        self.threads = [threading.Thread(target=self.run, args=(port, limit_s, pause),
+                                         daemon=True) for _ in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, port, limit_s, pause):
+        end = time.monotonic() + limit_s
+        try:
+            with HttpConn(port, timeout=10) as c:
+                while not self.stop_ev.is_set() and time.monotonic() < end:
+                    assert c.request("/small.txt").status == 200
+                    self.count += 1
+                    if pause:
+                        time.sleep(pause)
+        except Exception as e:  # noqa: BLE001 - reported by stop()
+            self.errors.append(repr(e))
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join(15)
+        return self.errors
+
+
+SLEEP_SYSCALLS = {"23", "270"}      # select, pselect6: what apr_sleep calls
+
+
+def sleepers_per_child(srv):
+    """pid -> threads inside a sleeping system call, read from /proc (the
+    test module's handler sleeps in apr_sleep; idle workers wait on a
+    futex), so that counting them costs no request and no worker."""
+    out = {}
+    for pid in srv.children():
+        n = 0
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                    n += f.read().split(" ", 1)[0] in SLEEP_SYSCALLS
+        except OSError:
+            continue
+        out[pid] = n
+    return out

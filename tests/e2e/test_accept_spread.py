@@ -10,35 +10,14 @@ the helper module's sleeping handler (helpers/mod_hyb_test.c) on 2 children
 x 4 workers: with 7 of the 8 workers asleep, one child is full, and every
 new connection must be answered at once, by the other child."""
 
-import os
 import re
 import time
 
-from conftest import HttpConn, build_request, http_get, wait_for
+from conftest import HttpConn, build_request, http_get, sleepers_per_child, wait_for
 
 TPC = 4
 SLEEP_MS = 8000
 FAST_REQUESTS = 10
-
-
-SLEEP_SYSCALLS = {"23", "270"}      # select, pselect6: what apr_sleep calls
-
-
-def _sleepers_per_child(srv):
-    """pid -> threads inside a sleeping system call, read from /proc (the
-    handler sleeps in apr_sleep; idle workers wait on a futex), so that
-    counting them costs no request and no worker."""
-    out = {}
-    for pid in srv.children():
-        n = 0
-        try:
-            for tid in os.listdir("/proc/%d/task" % pid):
-                with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
-                    n += f.read().split(" ", 1)[0] in SLEEP_SYSCALLS
-        except OSError:
-            continue
-        out[pid] = n
-    return out
 
 
 def _process_rows(srv):
@@ -65,8 +44,8 @@ def test_full_child_leaves_new_connections_to_its_sibling(apache_factory,
             c = HttpConn(srv.port, timeout=SLEEP_MS / 1000 + 10)
             c.send(build_request("/sleep?ms=%d" % SLEEP_MS))
             sleepers.append(c)
-            assert wait_for(lambda: sum(_sleepers_per_child(srv).values()) == k, 5), \
-                "sleeper %d not in a worker: %s" % (k, _sleepers_per_child(srv))
+            assert wait_for(lambda: sum(sleepers_per_child(srv).values()) == k, 5), \
+                "sleeper %d not in a worker: %s" % (k, sleepers_per_child(srv))
         t_full = time.monotonic()
         # The full child has stopped accepting (seen by the status request,
         # which the other child serves).
@@ -95,7 +74,7 @@ LONG_MS, SHORT_MS = 15000, 3000
 
 
 def _asleep_total(srv):
-    return sum(_sleepers_per_child(srv).values())
+    return sum(sleepers_per_child(srv).values())
 
 
 def _sleeper(srv, ms):
@@ -121,18 +100,18 @@ def test_waiting_new_connection_is_handed_to_a_sibling(apache_factory,
         # Long requests until one child (A) has both workers asleep.
         for k in range(1, 4):
             conns.append(_sleeper(srv, LONG_MS))
-            assert wait_for(lambda: _asleep_total(srv) == k, 5), _sleepers_per_child(srv)
-            if max(_sleepers_per_child(srv).values()) == 2:
+            assert wait_for(lambda: _asleep_total(srv) == k, 5), sleepers_per_child(srv)
+            if max(sleepers_per_child(srv).values()) == 2:
                 break
-        per = _sleepers_per_child(srv)
+        per = sleepers_per_child(srv)
         a = [pid for pid, n in per.items() if n == 2][0]
         b = [pid for pid in per if pid != a][0]
         # Short requests fill B (A, full, leaves them to B).
         while _asleep_total(srv) < 4:
             n = _asleep_total(srv)
             conns.append(_sleeper(srv, SHORT_MS))
-            assert wait_for(lambda: _asleep_total(srv) == n + 1, 5), _sleepers_per_child(srv)
-        assert _sleepers_per_child(srv)[a] == 2
+            assert wait_for(lambda: _asleep_total(srv) == n + 1, 5), sleepers_per_child(srv)
+        assert sleepers_per_child(srv)[a] == 2
         t0 = time.monotonic()
         fast = []
         for i in range(2):

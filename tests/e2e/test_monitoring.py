@@ -18,12 +18,11 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 
-from conftest import (MPM, HttpConn, free_ports, http_get, server_status_auto,
-                      wait_for)
+from conftest import (MPM, HttpConn, KeepAliveLoad, free_ports, http_get, idle_clients,
+                      server_status_auto, sleepers_per_child, wait_for)
 
 SLOW = 20           # clients that send part of a request head, then stall
 IDLE = 200          # keep-alive clients idle after one request
@@ -144,44 +143,6 @@ def slow_clients(port, n):
     return socks
 
 
-def idle_clients(port, n):
-    conns = []
-    for _ in range(n):
-        c = HttpConn(port, timeout=10)
-        assert c.request("/small.txt").status == 200
-        conns.append(c)
-    return conns
-
-
-class Load:
-    """LOADERS keep-alive clients requesting until stopped (bounded)."""
-
-    def __init__(self, port, n=LOADERS, limit_s=60):
-        self.stop_ev = threading.Event()
-        self.errors = []
-        self.count = 0
-        self.threads = [threading.Thread(target=self.run, args=(port, limit_s), daemon=True)
-                        for _ in range(n)]
-        for t in self.threads:
-            t.start()
-
-    def run(self, port, limit_s):
-        end = time.monotonic() + limit_s
-        try:
-            with HttpConn(port, timeout=10) as c:
-                while not self.stop_ev.is_set() and time.monotonic() < end:
-                    assert c.request("/small.txt").status == 200
-                    self.count += 1
-        except Exception as e:  # noqa: BLE001 - reported by stop()
-            self.errors.append(repr(e))
-
-    def stop(self):
-        self.stop_ev.set()
-        for t in self.threads:
-            t.join(15)
-        return self.errors
-
-
 def close_all(items):
     for x in items:
         try:
@@ -251,7 +212,7 @@ def test_slow_idle_and_busy_clients_are_visible(apache_factory, exporter_factory
                          max_keepalive_requests=0, extra=METRICS_LOCATION)
     idle = idle_clients(srv.port, IDLE)
     slow = slow_clients(srv.port, SLOW)
-    load = Load(srv.port)
+    load = KeepAliveLoad(srv.port, LOADERS)
     try:
         def gathering_seen():
             st = server_status_auto(srv.port)
@@ -529,22 +490,6 @@ def test_queue_wait_stays_in_the_lowest_bucket_without_load(apache_factory, hyb_
     assert st["HybridSaturationEpisodes"] == 0, st
 
 
-def _asleep_per_child(srv):
-    """pid -> threads of the child inside the sleeping handler (apr_sleep:
-    select or pselect6, see test_accept_spread.py), read from /proc."""
-    out = {}
-    for pid in srv.children():
-        n = 0
-        try:
-            for tid in os.listdir("/proc/%d/task" % pid):
-                with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
-                    n += f.read().split(" ", 1)[0] in ("23", "270")
-        except OSError:
-            continue
-        out[pid] = n
-    return out
-
-
 @hybrid_only
 def test_full_child_defers_and_says_why(apache_factory, hyb_test_module):
     """2 x 2 workers, 3 long requests: one child has both workers asleep
@@ -560,9 +505,9 @@ def test_full_child_defers_and_says_why(apache_factory, hyb_test_module):
             c = HttpConn(srv.port, timeout=20)
             c.send(b"GET /sleep?ms=10000 HTTP/1.1\r\nHost: localhost\r\n\r\n")
             sleepers.append(c)
-            assert wait_for(lambda: sum(_asleep_per_child(srv).values()) == k, 5), \
-                "sleeper %d not in a worker: %s" % (k, _asleep_per_child(srv))
-        assert sorted(_asleep_per_child(srv).values()) == [1, 2]
+            assert wait_for(lambda: sum(sleepers_per_child(srv).values()) == k, 5), \
+                "sleeper %d not in a worker: %s" % (k, sleepers_per_child(srv))
+        assert sorted(sleepers_per_child(srv).values()) == [1, 2]
         st = wait_for(lambda: (lambda s: s if s["HybridDeferrals"] > before else None)(
             server_status_auto(srv.port)), 5)
         assert st, server_status_auto(srv.port)
@@ -606,7 +551,7 @@ def test_accept_state_stopping_then_accepting_in_reused_slots(apache_factory, hy
     pinned = HttpConn(srv.port, timeout=20)
     try:
         pinned.send(b"GET /sleep?ms=3000 HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        assert wait_for(lambda: sum(_asleep_per_child(srv).values()) == 1, 5)
+        assert wait_for(lambda: sum(sleepers_per_child(srv).values()) == 1, 5)
         old = set(srv.children())
         srv.signal(signal.SIGUSR1)
         assert wait_for(lambda: len(set(srv.children()) - old) >= 2, 10), srv.children()

@@ -15,13 +15,13 @@ import socket
 import struct
 import subprocess
 import tempfile
-import threading
 import time
 import zlib
 
 import pytest
 
-from conftest import MPM, HttpConn, http_get, server_status_auto, wait_for
+from conftest import (MPM, KeepAliveLoad, http_get, idle_clients,
+                      server_status_auto, wait_for)
 
 SLOW = 20           # clients that send part of a request head, then stall
 IDLE = 200          # keep-alive clients idle after one request
@@ -138,45 +138,6 @@ def slow_clients(port, n):
     return out
 
 
-def idle_clients(port, n):
-    conns = []
-    for _ in range(n):
-        c = HttpConn(port, timeout=10)
-        assert c.request("/small.txt").status == 200
-        conns.append(c)
-    return conns
-
-
-class Load:
-    """LOADERS keep-alive clients requesting until stopped (bounded)."""
-
-    def __init__(self, port, n=LOADERS, limit_s=90):
-        self.stop_ev = threading.Event()
-        self.errors = []
-        self.count = 0
-        self.threads = [threading.Thread(target=self.run, args=(port, limit_s), daemon=True)
-                        for _ in range(n)]
-        for t in self.threads:
-            t.start()
-
-    def run(self, port, limit_s):
-        end = time.monotonic() + limit_s
-        try:
-            with HttpConn(port, timeout=10) as c:
-                while not self.stop_ev.is_set() and time.monotonic() < end:
-                    assert c.request("/small.txt").status == 200
-                    self.count += 1
-                    time.sleep(0.005)
-        except Exception as e:  # noqa: BLE001 - reported by stop()
-            self.errors.append(repr(e))
-
-    def stop(self):
-        self.stop_ev.set()
-        for t in self.threads:
-            t.join(15)
-        return self.errors
-
-
 def close_all(items):
     for x in items:
         try:
@@ -271,7 +232,7 @@ def test_table_of_slow_idle_and_busy_clients_in_a_browser(apache_factory, tmp_pa
                          max_keepalive_requests=0)
     idle = idle_clients(srv.port, IDLE)
     slow = slow_clients(srv.port, SLOW)
-    load = Load(srv.port)
+    load = KeepAliveLoad(srv.port, LOADERS, limit_s=90, pause=0.005)
     url = "http://127.0.0.1:%d/server-status" % srv.port
     try:
         def slow_listed_and_aged():
