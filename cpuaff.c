@@ -13,6 +13,7 @@
 #include "cpuaff.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <apr_strings.h>
 
@@ -91,4 +92,17 @@ const char *hyb_cpuaff_describe(apr_pool_t *p, int *count)
     }
     *count = CPU_COUNT(&allowed);
     return hyb_cpuaff_ranges(p, &allowed);
+}
+
+int hyb_cpuaff_count_self(void)
+{
+    cpu_set_t allowed;
+    long online;
+
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0
+        && CPU_COUNT(&allowed) > 0) {
+        return CPU_COUNT(&allowed);
+    }
+    online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
 }

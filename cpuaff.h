@@ -7,7 +7,7 @@
  * fork, before the child creates any thread (threads inherit the mask, so
  * the listener, the workers and whatever modules start in child_init run
  * on the same CPU).  hyb_cpuaff_describe runs in the parent during
- * configuration.
+ * configuration; hyb_cpuaff_count_self on a child's main thread.
  */
 #ifndef HYB_CPUAFF_H
 #define HYB_CPUAFF_H
@@ -28,6 +28,10 @@ int hyb_cpu_for_slot(int slot, const cpu_set_t *allowed);
 /* Child, before its threads: restrict the process to its slot's CPU.
  * Returns 0 and the CPU in *cpu, or an errno (*cpu = -1). */
 int hyb_cpuaff_apply(int slot, int *cpu);
+
+/* Any thread: how many CPUs the calling process may run on (its
+ * affinity mask; the online CPUs if that cannot be read; at least 1). */
+int hyb_cpuaff_count_self(void);
 
 /* Pure: the set as ranges, e.g. "0-3,6" ("" when empty). */
 const char *hyb_cpuaff_ranges(apr_pool_t *p, const cpu_set_t *set);

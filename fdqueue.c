@@ -1,28 +1,31 @@
 /* fdqueue.c - the worker queue of one child (see fdqueue.h).
  *
  * Owns: an intrusive FIFO of hyb_job_t (head/tail), the counts of waiting
- * and already-signalled workers, the interrupt generation, the term flag and
- * the one-shot idle notification.  One mutex guards all of it; one
- * condition variable carries both "job available" (signal) and
- * "interrupt/term" (broadcast).
+ * and already-signalled workers, the list of seats of workers running a job
+ * they took (the wake gate's view of who comes back soon), the interrupt
+ * generation, the term flag and the one-shot idle notification.  One mutex
+ * guards all of it; one condition variable carries both "job available"
+ * (signal) and "interrupt/term" (broadcast).
  *
- * Threads: the listener (or any thread) calls push, interrupt_all, term and
- * the snapshot calls; worker threads call pop.  The idle notify fn runs on
- * a worker thread with the lock released.
+ * Threads: the listener (or any thread) calls push, nudge, interrupt_all,
+ * term and the snapshot calls; worker threads call pop and leave.  The idle
+ * notify fn runs on a worker thread with the lock released.
  *
  * Accounting: "waiting" counts workers blocked in the condition wait;
  * "claimed" counts those of them a push has already signalled and which
  * have not yet come back from the wait.  Idle workers = waiting - claimed,
- * and claimed <= waiting always holds.  A push signals only when an
- * unclaimed waiter exists; otherwise the job is left for a worker that is
- * already awake or returning, which re-checks the queue before it waits.
- * Load, starved and idle are defined once, over a snapshot of these counts
- * (hyb_queue_load_of and the others below).  When a mirror word is set,
- * every change of the load is stored there too (under the lock), for other
- * processes to read.
+ * and claimed <= waiting always holds.  "returning" counts workers that
+ * took a job less than the gate's window ago and still run it: they will
+ * look at the queue again soon.  Which waiters to wake is decided in one
+ * place, hyb_queue_wakes_of, over a snapshot of these counts; push and
+ * nudge apply it.  Load, starved and idle are defined there too.  When a
+ * mirror word is set, every change of the load is stored there too (under
+ * the lock), for other processes to read.
  */
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
+
+#include <time.h>
 
 #include "fdqueue.h"
 #include "hyb_assert.h"
@@ -38,6 +41,11 @@ struct hyb_queue_t {
                                  * way to wait: counted as waiting in the
                                  * load (hyb_queue_load_of) */
     apr_uint32_t intr_gen;      /* bumped by hyb_queue_interrupt_all */
+    hyb_queue_seat_t *run_old;  /* seats of workers running a job, oldest */
+    hyb_queue_seat_t *run_new;  /* take first, newest last */
+    apr_uint32_t gate_cap;      /* 0: every job wakes a waiter */
+    apr_interval_time_t gate_window;
+    hyb_queue_clock_fn *clock;
     int terminated;
     int notify_armed;           /* set by hyb_queue_arm_idle_notify_if,
                                  * one-shot */
@@ -54,7 +62,7 @@ int hyb_queue_load_of(const hyb_queue_snap_t *s)
 
 int hyb_queue_starved_of(const hyb_queue_snap_t *s)
 {
-    return s->length > s->claimed;
+    return s->length > s->claimed + s->returning && s->waiting <= s->claimed;
 }
 
 int hyb_queue_busy_of(const hyb_queue_snap_t *s)
@@ -67,22 +75,79 @@ apr_uint32_t hyb_queue_idle_of(const hyb_queue_snap_t *s)
     return s->waiting - s->claimed;
 }
 
+apr_uint32_t hyb_queue_wakes_of(const hyb_queue_snap_t *s, apr_uint32_t cap)
+{
+    apr_uint32_t unclaimed, idle, awake, n;
+
+    if (s->length <= s->claimed + s->returning || s->waiting <= s->claimed) {
+        return 0;
+    }
+    unclaimed = s->length - s->claimed - s->returning;
+    idle = s->waiting - s->claimed;
+    n = unclaimed < idle ? unclaimed : idle;
+    if (cap) {
+        awake = s->claimed + s->returning;
+        if (awake >= cap) {
+            return 0;
+        }
+        if (n > cap - awake) {
+            n = cap - awake;
+        }
+    }
+    return n;
+}
+
+/* The default clock: monotonic microseconds (a wall clock set back would
+ * keep a seat fresh for as long). */
+static apr_time_t hyb_queue_monotonic(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* Lock held: the seats that took a job less than the window ago, newest
+ * first, at most gate_cap of them; *stale_in is how long until the oldest
+ * of those counted stops counting (0 when none counted). */
+static apr_uint32_t returning_locked(const hyb_queue_t *q, apr_time_t now,
+                                     apr_interval_time_t *stale_in)
+{
+    const hyb_queue_seat_t *seat;
+    apr_uint32_t n = 0;
+
+    *stale_in = 0;
+    for (seat = q->run_new; seat && n < q->gate_cap; seat = seat->prev) {
+        if (now - seat->since >= q->gate_window) {
+            break;      /* older seats are older still */
+        }
+        *stale_in = seat->since + q->gate_window - now;
+        n++;
+    }
+    return n;
+}
+
 /* Lock held. */
 static void snap_locked(const hyb_queue_t *q, hyb_queue_snap_t *s)
 {
+    apr_interval_time_t unused;
+
     s->length = q->length;
     s->waiting = q->waiting;
     s->notifying = q->notifying;
     s->claimed = q->claimed;
+    s->returning = q->gate_cap ? returning_locked(q, q->clock(), &unused) : 0;
 }
 
 /* Lock held: publish the load after length, waiting or notifying changed. */
 static void mirror_load(hyb_queue_t *q)
 {
-    hyb_queue_snap_t s;
+    hyb_queue_snap_t s = { 0 };
 
     if (q->load_mirror) {
-        snap_locked(q, &s);
+        s.length = q->length;
+        s.waiting = q->waiting;
+        s.notifying = q->notifying;
         *q->load_mirror = (apr_int32_t)hyb_queue_load_of(&s);
     }
 }
@@ -104,6 +169,7 @@ apr_status_t hyb_queue_create(hyb_queue_t **q, apr_pool_t *p)
         apr_thread_mutex_destroy(nq->mutex);
         return rv;
     }
+    nq->clock = hyb_queue_monotonic;
     *q = nq;
     return APR_SUCCESS;
 }
@@ -127,14 +193,53 @@ void hyb_queue_set_load_mirror(hyb_queue_t *q, volatile apr_int32_t *word)
     apr_thread_mutex_unlock(q->mutex);
 }
 
-/* Any thread; never blocks beyond the short critical section. */
-apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
+/* Any thread, normally before the workers start (tests: any time). */
+void hyb_queue_set_gate(hyb_queue_t *q, apr_uint32_t cap,
+                        apr_interval_time_t window, hyb_queue_clock_fn *clock)
 {
     apr_thread_mutex_lock(q->mutex);
-    if (q->terminated) {
-        apr_thread_mutex_unlock(q->mutex);
-        return APR_EOF;
+    q->gate_cap = window > 0 ? cap : 0;
+    q->gate_window = window;
+    if (clock) {
+        q->clock = clock;
     }
+    apr_thread_mutex_unlock(q->mutex);
+}
+
+/* Lock held: signal as many waiters as hyb_queue_wakes_of says (with the
+ * gate off, or ungated: as if nobody were returning, up to one per job).
+ * Returns when to look again while a job is held back for a worker that
+ * is awake and an idle waiter could take it (0: nothing held back): when
+ * the oldest returning worker counted stops counting, or after a window
+ * when only signalled ones are (they will be returning by then). */
+static apr_interval_time_t wake_locked(hyb_queue_t *q, int gated,
+                                       apr_uint32_t *woken)
+{
+    hyb_queue_snap_t s;
+    apr_interval_time_t stale_in = 0;
+    apr_uint32_t cap = gated ? q->gate_cap : 0, n;
+
+    s.length = q->length;
+    s.waiting = q->waiting;
+    s.notifying = q->notifying;
+    s.claimed = q->claimed;
+    s.returning = cap ? returning_locked(q, q->clock(), &stale_in) : 0;
+    n = hyb_queue_wakes_of(&s, cap);
+    *woken = n;
+    for (; n > 0; n--) {
+        q->claimed++;
+        HYB_ASSERT(q->claimed <= q->waiting);
+        apr_thread_cond_signal(q->cond);
+    }
+    if (q->length <= q->claimed || q->waiting <= q->claimed) {
+        return 0;
+    }
+    return stale_in ? stale_in : q->gate_window;
+}
+
+/* Lock held: append. */
+static void append_locked(hyb_queue_t *q, hyb_job_t *job)
+{
     job->next = NULL;
     if (q->tail) {
         q->tail->next = job;
@@ -145,13 +250,55 @@ apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
     q->tail = job;
     q->length++;
     mirror_load(q);
-    if (q->waiting > q->claimed) {
-        q->claimed++;
-        HYB_ASSERT(q->claimed <= q->waiting);
-        apr_thread_cond_signal(q->cond);
+}
+
+/* Listener thread (the one that nudges); never blocks beyond the short
+ * critical section. */
+apr_status_t hyb_queue_push_gated(hyb_queue_t *q, hyb_job_t *job,
+                                  apr_interval_time_t *recheck)
+{
+    apr_interval_time_t due;
+    apr_uint32_t woken;
+
+    apr_thread_mutex_lock(q->mutex);
+    if (q->terminated) {
+        apr_thread_mutex_unlock(q->mutex);
+        return APR_EOF;
     }
+    append_locked(q, job);
+    due = wake_locked(q, 1, &woken);
+    apr_thread_mutex_unlock(q->mutex);
+    if (recheck) {
+        *recheck = due;
+    }
+    return APR_SUCCESS;
+}
+
+/* Any thread: never held back by the gate (nobody may be there to nudge). */
+apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
+{
+    apr_uint32_t woken;
+
+    apr_thread_mutex_lock(q->mutex);
+    if (q->terminated) {
+        apr_thread_mutex_unlock(q->mutex);
+        return APR_EOF;
+    }
+    append_locked(q, job);
+    wake_locked(q, 0, &woken);
     apr_thread_mutex_unlock(q->mutex);
     return APR_SUCCESS;
+}
+
+/* Listener thread, once per round and when push or nudge said to. */
+apr_interval_time_t hyb_queue_nudge(hyb_queue_t *q, apr_uint32_t *woken)
+{
+    apr_interval_time_t due;
+
+    apr_thread_mutex_lock(q->mutex);
+    due = wake_locked(q, 1, woken);
+    apr_thread_mutex_unlock(q->mutex);
+    return due;
 }
 
 /* Lock held, queue not empty: unlink and return the head. */
@@ -206,15 +353,66 @@ static void wait_once(hyb_queue_t *q)
     mirror_load(q);
 }
 
+/* Lock held: the seat's worker no longer runs a job from this queue. */
+static void seat_unlink(hyb_queue_t *q, hyb_queue_seat_t *seat)
+{
+    if (!seat->linked) {
+        return;
+    }
+    if (seat->prev) {
+        seat->prev->next = seat->next;
+    }
+    else {
+        q->run_old = seat->next;
+    }
+    if (seat->next) {
+        seat->next->prev = seat->prev;
+    }
+    else {
+        q->run_new = seat->prev;
+    }
+    seat->prev = seat->next = NULL;
+    seat->linked = 0;
+}
+
+/* Lock held: the seat's worker took a job now; newest last. */
+static void seat_link(hyb_queue_t *q, hyb_queue_seat_t *seat)
+{
+    HYB_ASSERT(!seat->linked);
+    seat->since = q->clock();
+    seat->prev = q->run_new;
+    seat->next = NULL;
+    if (q->run_new) {
+        q->run_new->next = seat;
+    }
+    else {
+        q->run_old = seat;
+    }
+    q->run_new = seat;
+    seat->linked = 1;
+}
+
+/* Worker thread, leaving for good: its seat no longer counts. */
+void hyb_queue_leave(hyb_queue_t *q, hyb_queue_seat_t *seat)
+{
+    apr_thread_mutex_lock(q->mutex);
+    seat_unlink(q, seat);
+    apr_thread_mutex_unlock(q->mutex);
+}
+
 /* Worker thread.  gen is the interrupt generation seen on entry: an
  * interrupt_all issued after we took the lock makes us return APR_EINTR
  * (before any job), one issued before does not concern us. */
-apr_status_t hyb_queue_pop(hyb_queue_t *q, hyb_job_t **job)
+apr_status_t hyb_queue_pop_at(hyb_queue_t *q, hyb_queue_seat_t *seat,
+                             hyb_job_t **job)
 {
     apr_status_t rv;
     apr_uint32_t gen;
 
     apr_thread_mutex_lock(q->mutex);
+    if (seat) {
+        seat_unlink(q, seat);
+    }
     gen = q->intr_gen;
     for (;;) {
         if (q->intr_gen != gen) {
@@ -223,6 +421,9 @@ apr_status_t hyb_queue_pop(hyb_queue_t *q, hyb_job_t **job)
         }
         if (q->head) {
             *job = take_head(q);
+            if (seat && q->gate_cap) {
+                seat_link(q, seat);
+            }
             rv = APR_SUCCESS;
             break;
         }
@@ -238,6 +439,12 @@ apr_status_t hyb_queue_pop(hyb_queue_t *q, hyb_job_t **job)
     }
     apr_thread_mutex_unlock(q->mutex);
     return rv;
+}
+
+/* Worker thread (tests: any), without a seat: never counts as returning. */
+apr_status_t hyb_queue_pop(hyb_queue_t *q, hyb_job_t **job)
+{
+    return hyb_queue_pop_at(q, NULL, job);
 }
 
 /* Any thread (e.g. the child's main thread on ungraceful stop). */
@@ -284,16 +491,18 @@ int hyb_queue_arm_idle_notify_if(hyb_queue_t *q, hyb_queue_cond_fn *cond,
 }
 
 /* Listener thread.  Unlink and return the oldest queued job of `kind` that
- * no worker is coming for (the first `claimed` jobs are spoken for by
- * workers already woken), or NULL. */
+ * no worker is coming for (the first claimed + returning jobs are spoken
+ * for by workers already woken or about to come back), or NULL. */
 hyb_job_t *hyb_queue_take_waiting(hyb_queue_t *q, int kind)
 {
     hyb_job_t *prev = NULL, *job;
+    hyb_queue_snap_t s;
     apr_uint32_t pos = 0;
 
     apr_thread_mutex_lock(q->mutex);
+    snap_locked(q, &s);
     for (job = q->head; job; prev = job, job = job->next, pos++) {
-        if (pos < q->claimed || job->kind != kind) {
+        if (pos < s.claimed + s.returning || job->kind != kind) {
             continue;
         }
         if (prev) {

@@ -3,8 +3,19 @@
  * Owns: the FIFO of jobs the listener hands to worker threads, the counts
  * of waiting workers (hyb_queue_snap_t, with the one definition of load,
  * starved and idle), and the one-shot idle notification the listener arms
- * when it holds back for want of a worker.  Jobs are intrusive (hyb_job_t is embedded in the caller's
- * object), so push never allocates and never blocks.
+ * when it holds back for want of a worker.  Jobs are intrusive (hyb_job_t
+ * is embedded in the caller's object), so push never allocates and never
+ * blocks.
+ *
+ * The wake gate (off unless hyb_queue_set_gate gives it a cap): a job
+ * wakes a waiting worker only while fewer than `cap` workers are awake for
+ * the queue, counting those already signalled and those that took a job
+ * less than `window` ago and still run it ("returning": they look at the
+ * queue again when they finish).  Jobs beyond wait for those, which saves
+ * a sleep and a wake-up per job while workers keep coming back; a worker
+ * busy for longer than the window no longer counts, so a slow request
+ * holds a job back for one window at most, provided somebody calls
+ * hyb_queue_nudge when push or nudge said to look again.
  *
  * Threads: any thread may push (in practice the listener); worker threads
  * pop.  Every field of hyb_queue_t is guarded by its own mutex.
@@ -23,6 +34,24 @@ struct hyb_job_t {
 
 typedef struct hyb_queue_t hyb_queue_t;
 
+/* The gate's window as the children use it, in microseconds: longer than
+ * a short request takes (a worker back within it served one), short
+ * enough that a job held behind a slow one is barely delayed. */
+#define HYB_QUEUE_GATE_WINDOW 1000
+
+/* A worker's place in the gate's list of running workers (see above).
+ * Owner: the worker thread allocates it and passes it to every pop; its
+ * fields are the queue's, under the queue's lock. */
+typedef struct hyb_queue_seat_t hyb_queue_seat_t;
+struct hyb_queue_seat_t {
+    hyb_queue_seat_t *prev, *next;
+    apr_time_t since;       /* when it took its job (the queue's clock) */
+    int linked;
+};
+
+/* Microseconds that only go forward (tests pass their own). */
+typedef apr_time_t hyb_queue_clock_fn(void);
+
 /* Called (without the queue lock held) by a worker that is about to wait
  * for work while the queue had flagged itself as starved: the listener uses
  * it to resume accepting.  Runs on a worker thread. */
@@ -31,14 +60,34 @@ typedef void hyb_queue_idle_fn(void *baton);
 apr_status_t hyb_queue_create(hyb_queue_t **q, apr_pool_t *p);
 void hyb_queue_set_idle_notify(hyb_queue_t *q, hyb_queue_idle_fn *fn, void *baton);
 
-/* Append a job; wakes one idle worker if any.  Never blocks.
- * Returns APR_EOF once the queue was terminated. */
+/* Turn the wake gate on (cap > 0 and window > 0) or off; clock NULL keeps
+ * the current one (monotonic by default). */
+void hyb_queue_set_gate(hyb_queue_t *q, apr_uint32_t cap,
+                        apr_interval_time_t window, hyb_queue_clock_fn *clock);
+
+/* Append a job; wakes the idle workers hyb_queue_wakes_of says.  Never
+ * blocks.  Returns APR_EOF once the queue was terminated.  With the gate
+ * on, *recheck (if not NULL) is how long until a returning worker stops
+ * counting while a job is held back for it, else 0: call hyb_queue_nudge
+ * by then. */
+apr_status_t hyb_queue_push_gated(hyb_queue_t *q, hyb_job_t *job,
+                                  apr_interval_time_t *recheck);
 apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job);
+
+/* Wake whom hyb_queue_wakes_of says now (how many in *woken: jobs held
+ * back until now); returns as push's *recheck. */
+apr_interval_time_t hyb_queue_nudge(hyb_queue_t *q, apr_uint32_t *woken);
 
 /* Worker side: wait for a job.  APR_SUCCESS with *job set; APR_EINTR after
  * hyb_queue_interrupt_all() (once per waiting worker); APR_EOF once
- * terminated and empty. */
+ * terminated and empty.  With a seat, the worker counts as returning from
+ * the job it takes until it calls pop again (or leave). */
+apr_status_t hyb_queue_pop_at(hyb_queue_t *q, hyb_queue_seat_t *seat,
+                              hyb_job_t **job);
 apr_status_t hyb_queue_pop(hyb_queue_t *q, hyb_job_t **job);
+
+/* Worker thread that stops popping: its seat stops counting. */
+void hyb_queue_leave(hyb_queue_t *q, hyb_queue_seat_t *seat);
 
 /* Wake every waiting worker with APR_EINTR (they re-check their exit flag). */
 void hyb_queue_interrupt_all(hyb_queue_t *q);
@@ -56,6 +105,8 @@ typedef struct hyb_queue_snap_t {
     apr_uint32_t notifying;     /* workers running the idle fn, on their way
                                  * to wait */
     apr_uint32_t claimed;       /* waiters a push already signalled */
+    apr_uint32_t returning;     /* workers that took a job less than the
+                                 * gate's window ago, at most its cap */
 } hyb_queue_snap_t;
 
 /* Jobs queued - workers waiting (a worker on its way to wait counts as
@@ -63,11 +114,20 @@ typedef struct hyb_queue_snap_t {
  * workers are idle.  The value the load mirror publishes. */
 int hyb_queue_load_of(const hyb_queue_snap_t *s);
 
-/* A queued job has no worker coming: more jobs than waiters signalled. */
+/* A queued job has no worker coming and none idle to wake for it: more
+ * jobs than waiters signalled and workers returning, and no idle waiter
+ * (with the gate on, a job held back while one is idle is not starved:
+ * the nudge wakes that one if nobody returns in time). */
 int hyb_queue_starved_of(const hyb_queue_snap_t *s);
 
 /* No idle worker: load >= 0. */
 int hyb_queue_busy_of(const hyb_queue_snap_t *s);
+
+/* The one wake rule: how many idle waiters to signal for what is queued.
+ * Each signalled waiter and each returning worker takes one job; the rest
+ * need a waiter each, as many as are idle; with cap > 0, only until cap
+ * workers are awake (signalled + returning). */
+apr_uint32_t hyb_queue_wakes_of(const hyb_queue_snap_t *s, apr_uint32_t cap);
 
 /* Workers waiting that no push has signalled yet. */
 apr_uint32_t hyb_queue_idle_of(const hyb_queue_snap_t *s);

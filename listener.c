@@ -138,7 +138,7 @@ void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
      * pops it).  A clock read of its own: l->now may be as old as the
      * round (accept and write events do not refresh it). */
     hc->go.queued_at = HYB_STATS_NOW();
-    if (hyb_queue_push(l->ch->queue, &hc->job) != APR_SUCCESS) {
+    if (hyb_queue_push_gated(l->ch->queue, &hc->job, NULL) != APR_SUCCESS) {
         hyb_l_close(l, hc);     /* child is exiting ungracefully */
     }
 }
@@ -364,7 +364,8 @@ static void hyb_l_on_inbox(evutil_socket_t fd, short what, void *arg)
     hyb_l_park_list(l, hyb_inbox_take(l->ch->inbox));
 }
 
-/* The tick only makes the loop run a round (see hyb_l_after_round). */
+/* The tick and the gate's timer only make the loop run a round (see
+ * hyb_l_after_round). */
 static void hyb_l_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what; (void)arg;
@@ -540,6 +541,32 @@ static void hyb_l_tick(hyb_listener_t *l)
     }
 }
 
+/* Once per round, after this round's pushes: let the queue wake the
+ * workers its gate now says (fdqueue.h), and come back when it asks to
+ * (a job held back for a worker that may not return soon). */
+static void hyb_l_nudge_queue(hyb_listener_t *l)
+{
+    apr_uint32_t woken;
+    apr_interval_time_t due = hyb_queue_nudge(l->ch->queue, &woken);
+    struct timeval tv;
+
+    if (woken && APLOGtrace2(ap_server_conf)) {
+        ap_log_error(APLOG_MARK, APLOG_TRACE2, 0, ap_server_conf,
+                     "hybrid: woke %u worker(s) for jobs the wake gate held",
+                     woken);
+    }
+    if (due > 0) {
+        tv.tv_sec = apr_time_sec(due);
+        tv.tv_usec = apr_time_usec(due);
+        evtimer_add(l->gate_ev, &tv);
+        l->gate_on = 1;
+    }
+    else if (l->gate_on) {
+        evtimer_del(l->gate_ev);
+        l->gate_on = 0;
+    }
+}
+
 /* Once per round: open or close a saturation episode (stats.h).  The load
  * is the word the queue publishes at every change (one relaxed read, no
  * lock); without the shared array, a snapshot under the queue's lock. */
@@ -581,6 +608,7 @@ static int hyb_l_after_round(hyb_listener_t *l)
     }
     hyb_l_gate_accept(l);
     hyb_l_rebalance(l);
+    hyb_l_nudge_queue(l);       /* after the last push of the round */
     hyb_l_saturation(l);
     hyb_l_tick(l);
     hyb_l_arm_timer(l);
@@ -646,7 +674,8 @@ apr_status_t hyb_listener_main_create(hyb_child_t *ch)
                             hyb_l_on_inbox, l);
     l->timer_ev = evtimer_new(l->base, hyb_l_on_timer, l);
     l->tick_ev = event_new(l->base, -1, EV_PERSIST, hyb_l_on_tick, l);
-    if (!l->inbox_ev || !l->timer_ev || !l->tick_ev
+    l->gate_ev = evtimer_new(l->base, hyb_l_on_tick, l);
+    if (!l->inbox_ev || !l->timer_ev || !l->tick_ev || !l->gate_ev
         || event_add(l->inbox_ev, NULL) != 0) {
         return APR_ENOMEM;
     }

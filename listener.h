@@ -48,6 +48,8 @@ struct hyb_listener_t {
     struct event *retry_ev;         /* ends a pause (accept error, or the
                                      * descriptor budget) */
     struct event *tick_ev;          /* bounds how long lazy handoffs wait */
+    struct event *gate_ev;          /* the queue's wake gate asked to look
+                                     * again (hyb_queue_nudge) */
     struct event *handoff_ev;       /* connections handed over by siblings */
     int handoff_tx;                 /* unbound socket to send to siblings */
     apr_uint32_t handoff_refused;   /* descriptors from strangers, closed */
@@ -55,6 +57,7 @@ struct hyb_listener_t {
     uid_t refused_uid;
     apr_time_t refused_logged;
     int tick_on;
+    int gate_on;                    /* gate_ev armed */
     apr_time_t timer_at;            /* 0: not armed */
     apr_time_t now;                 /* cached once per loop round */
     hyb_lsock_t *socks;

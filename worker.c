@@ -364,11 +364,12 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
     hyb_child_t *ch = wa->child;
     hyb_run_t run = { NULL, thd, ch->slot, wa->index };
     hyb_stats_slot_t *stats = hyb_stats_for(ch->slot);
+    hyb_queue_seat_t seat = { NULL, NULL, 0, 0 };
     hyb_job_t *job;
 
     ap_update_child_status_from_indexes(run.slot, run.index, SERVER_READY, NULL);
     while (hyb_child_exit_mode(ch) != HYB_UNGRACEFUL) {
-        apr_status_t rv = hyb_queue_pop(ch->queue, &job);
+        apr_status_t rv = hyb_queue_pop_at(ch->queue, &seat, &job);
         if (rv == APR_EOF) {
             break;
         }
@@ -394,6 +395,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
         ap_update_child_status_from_indexes(run.slot, run.index, SERVER_READY,
                                             NULL);
     }
+    hyb_queue_leave(ch->queue, &seat);
     hyb_sb_worker_stop(run.slot, run.index,
                        hyb_child_exit_mode(ch) == HYB_GRACEFUL);
     apr_atomic_dec32(&ch->live_threads);

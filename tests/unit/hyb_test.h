@@ -32,6 +32,7 @@ typedef struct hyb_test_group_t {
                                      sizeof(array) / sizeof((array)[0]) }
 
 extern const hyb_test_group_t hyb_test_fdqueue;
+extern const hyb_test_group_t hyb_test_fdgate;
 extern const hyb_test_group_t hyb_test_tqueue;
 extern const hyb_test_group_t hyb_test_inbox;
 extern const hyb_test_group_t hyb_test_limits;

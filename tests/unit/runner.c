@@ -20,6 +20,7 @@
 
 static const hyb_test_group_t *const groups[] = {
     &hyb_test_fdqueue,
+    &hyb_test_fdgate,
     &hyb_test_tqueue,
     &hyb_test_inbox,
     &hyb_test_limits,

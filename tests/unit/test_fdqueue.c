@@ -871,17 +871,21 @@ static void test_load_arms_idle_notify(void **state)
 static void test_snap_definitions(void **state)
 {
     static const struct {
-        hyb_queue_snap_t s;     /* length, waiting, notifying, claimed */
+        hyb_queue_snap_t s;     /* length, waiting, notifying, claimed,
+                                 * returning */
         int load, starved, busy;
         apr_uint32_t idle;
     } t[] = {
-        { { 0, 0, 0, 0 }, 0, 0, 1, 0 },     /* nothing: busy (no idle) */
-        { { 0, 3, 0, 0 }, -3, 0, 0, 3 },    /* three idle */
-        { { 0, 2, 1, 0 }, -3, 0, 0, 2 },    /* one on its way to wait */
-        { { 2, 2, 0, 2 }, 0, 0, 1, 0 },     /* two jobs, both claimed */
-        { { 3, 2, 0, 2 }, 1, 1, 1, 0 },     /* one job nobody comes for */
-        { { 5, 0, 0, 0 }, 5, 1, 1, 0 },
-        { { 1, 0, 1, 0 }, 0, 1, 1, 0 },     /* the notifier will take it */
+        { { 0, 0, 0, 0, 0 }, 0, 0, 1, 0 },     /* nothing: busy (no idle) */
+        { { 0, 3, 0, 0, 0 }, -3, 0, 0, 3 },    /* three idle */
+        { { 0, 2, 1, 0, 0 }, -3, 0, 0, 2 },    /* one on its way to wait */
+        { { 2, 2, 0, 2, 0 }, 0, 0, 1, 0 },     /* two jobs, both claimed */
+        { { 3, 2, 0, 2, 0 }, 1, 1, 1, 0 },     /* one job nobody comes for */
+        { { 5, 0, 0, 0, 0 }, 5, 1, 1, 0 },
+        { { 1, 0, 1, 0, 0 }, 0, 1, 1, 0 },     /* the notifier will take it */
+        { { 2, 3, 0, 1, 1 }, -1, 0, 0, 2 },    /* one returning takes one */
+        { { 3, 3, 0, 1, 1 }, 0, 0, 1, 2 },     /* held: an idle one to wake */
+        { { 3, 1, 0, 1, 1 }, 2, 1, 1, 0 },     /* one job, nobody idle */
     };
     size_t i;
 

@@ -83,7 +83,7 @@ static void test_deferral_counts_episodes(void **state)
 static int load_of(apr_uint32_t length, apr_uint32_t waiting,
                    apr_uint32_t claimed)
 {
-    hyb_queue_snap_t q = { length, waiting, 0, claimed };
+    hyb_queue_snap_t q = { length, waiting, 0, claimed, 0 };
 
     return hyb_queue_load_of(&q);
 }

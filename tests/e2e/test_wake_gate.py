@@ -1,0 +1,77 @@
+"""The worker queue's wake gate never leaves a request behind a slow one.
+
+Hybrid wakes no more workers at a time than the child has CPUs while those
+workers keep coming back to the queue within the gate's window (1 ms); a
+request that arrives meanwhile waits for one of them instead of costing a
+sleeping worker's wake-up (README, "Differences from event").  A worker
+that has been on one request for longer than the window stops counting, and
+the listener wakes an idle worker for what waits.
+
+Here the child has one CPU (HybridCPUAffinity On), so one worker may be
+awake: a fast request sent right behind a slow one is held for that worker,
+which is asleep in the slow handler.  It must be answered a window or two
+later, not when the slow one ends.  The listener's trace line shows that the
+gate did hold it; without that line the check would prove nothing.
+"""
+
+import time
+
+import pytest
+
+from conftest import MPM, HttpConn, build_request, wait_for
+
+pytestmark = pytest.mark.skipif(MPM != "hybrid", reason="hybrid's own queue")
+
+SLOW_MS = 400
+ROUNDS = 30             # at most; stops once the gate held HELD_ENOUGH times
+HELD_ENOUGH = 5
+HELD_MEDIAN_S = 0.02    # the window is 1 ms (the listener's own tick, which
+                        # would release it too, runs every 100 ms)
+FAST_LIMIT_S = 0.3      # any one answer, on a busy test machine
+HELD_LINE = "for jobs the wake gate held"
+
+
+def _held(srv):
+    return srv.log_text().count(HELD_LINE)
+
+
+def test_fast_request_is_not_held_behind_a_slow_one(apache_factory,
+                                                    hyb_test_module):
+    srv = apache_factory(
+        extra="LoadModule hyb_test_module %s\n<Location /sleep>\n"
+              "    SetHandler hyb-test-sleep\n</Location>\n"
+              "HybridCPUAffinity On\n" % hyb_test_module,
+        mpm={"StartServers": 1, "ServerLimit": 1, "ThreadsPerChild": 4,
+             "MaxRequestWorkers": 4, "MinSpareThreads": 1,
+             "MaxSpareThreads": 4},
+        log_level="info mpm_hybrid:trace2",
+        allow_log=[r"HYB0114"])
+    assert wait_for(lambda: len(srv.children()) == 1, 5), srv.children()
+    fast, held = [], []
+    for _ in range(ROUNDS):
+        before = _held(srv)
+        slow_c = HttpConn(srv.port, timeout=SLOW_MS / 1000 + 10)
+        fast_c = HttpConn(srv.port, timeout=10)
+        try:
+            slow_c.send(build_request("/sleep?ms=%d" % SLOW_MS))
+            fast_c.send(build_request("/sleep?ms=0"))
+            t0 = time.monotonic()
+            r = fast_c.read_response()
+            fast.append(time.monotonic() - t0)
+            assert r.status == 200, r.status
+            assert slow_c.read_response().status == 200
+        finally:
+            slow_c.close()
+            fast_c.close()
+        if _held(srv) > before:
+            held.append(fast[-1])
+        if len(held) >= HELD_ENOUGH:
+            break
+    print("fast answers (s): %s; held: %s" % ([round(t, 4) for t in fast],
+                                             [round(t, 4) for t in held]))
+    assert held, "the gate never held the fast request: the check proves nothing"
+    held.sort()
+    assert held[len(held) // 2] < HELD_MEDIAN_S, \
+        "held requests waited for more than the window: %s" % held
+    assert max(fast) < FAST_LIMIT_S, \
+        "a fast request waited behind a slow one: %s" % fast
