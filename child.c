@@ -197,9 +197,12 @@ static void hyb_child_start_threads(hyb_child_t *ch)
                      "HYB0303: could not set up the child's queues");
         hyb_child_exit(ch, APEXIT_CHILDSICK);
     }
-    /* After hyb_child_pin_cpu: as many workers awake at a time as the
-     * child has CPUs (fdqueue.h). */
-    hyb_queue_set_gate(ch->queue, (apr_uint32_t)hyb_cpuaff_count_self(),
+    /* After hyb_child_pin_cpu; the listener follows the number of
+     * children from then on (fdqueue.h, the wake gate). */
+    ch->ncpu = hyb_cpuaff_count_self();
+    hyb_queue_set_gate(ch->queue,
+                       hyb_queue_gate_cap_for(ch->ncpu,
+                                              hyb_status_serving_children()),
                        HYB_QUEUE_GATE_WINDOW, NULL);
     for (i = 0; i < n; i++) {
         hyb_worker_arg_t *wa = apr_palloc(ch->pchild, sizeof(*wa));

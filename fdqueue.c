@@ -97,6 +97,14 @@ apr_uint32_t hyb_queue_wakes_of(const hyb_queue_snap_t *s, apr_uint32_t cap)
     return n;
 }
 
+apr_uint32_t hyb_queue_gate_cap_for(int ncpu, int children)
+{
+    if (ncpu < 1 || children < 1) {
+        return 1;
+    }
+    return (apr_uint32_t)((ncpu + children - 1) / children);
+}
+
 /* The default clock: monotonic microseconds (a wall clock set back would
  * keep a seat fresh for as long). */
 static apr_time_t hyb_queue_monotonic(void)

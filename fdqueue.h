@@ -7,7 +7,8 @@
  * is embedded in the caller's object), so push never allocates and never
  * blocks.
  *
- * The wake gate (off unless hyb_queue_set_gate gives it a cap): a job
+ * The wake gate (off unless hyb_queue_set_gate gives it a cap; children
+ * use hyb_queue_gate_cap_for and HYB_QUEUE_GATE_WINDOW): a job
  * wakes a waiting worker only while fewer than `cap` workers are awake for
  * the queue, counting those already signalled and those that took a job
  * less than `window` ago and still run it ("returning": they look at the
@@ -60,8 +61,13 @@ typedef void hyb_queue_idle_fn(void *baton);
 apr_status_t hyb_queue_create(hyb_queue_t **q, apr_pool_t *p);
 void hyb_queue_set_idle_notify(hyb_queue_t *q, hyb_queue_idle_fn *fn, void *baton);
 
+/* Pure: the cap a child uses: its CPUs shared out over the children that
+ * serve, rounded up (so that together they can keep every CPU busy), at
+ * least 1. */
+apr_uint32_t hyb_queue_gate_cap_for(int ncpu, int children);
+
 /* Turn the wake gate on (cap > 0 and window > 0) or off; clock NULL keeps
- * the current one (monotonic by default). */
+ * the current one (monotonic by default).  Any thread, any time. */
 void hyb_queue_set_gate(hyb_queue_t *q, apr_uint32_t cap,
                         apr_interval_time_t window, hyb_queue_clock_fn *clock);
 

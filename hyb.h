@@ -145,6 +145,9 @@ struct hyb_child_t {
     volatile apr_uint32_t susp_count;    /* length of suspended: written
                                           * under susp_mutex, read without
                                           * it (atomic) by the listener */
+    int ncpu;                            /* CPUs this child may run on, read
+                                          * after HybridCPUAffinity; written
+                                          * once by main before the threads */
     volatile int *worker_fds;            /* per worker: fd in use or -1; written
                                           * by that worker, read by main only on
                                           * ungraceful stop (to shutdown()) */
@@ -201,6 +204,7 @@ apr_status_t hyb_status_init(hyb_retained_t *r);
 void hyb_status_set_gathering(int slot, apr_uint32_t n);
 volatile apr_int32_t *hyb_status_load_word(int slot);
 int hyb_status_least_loaded_sibling(int self_slot, int *demand);
+int hyb_status_serving_children(void);
 void hyb_status_clear(int slot);
 void hyb_status_register_hooks(void);
 

@@ -567,6 +567,24 @@ static void hyb_l_nudge_queue(hyb_listener_t *l)
     }
 }
 
+/* At most once a second: the wake gate's cap follows the number of
+ * children serving (a child started or retired changes each one's share
+ * of the CPUs). */
+static void hyb_l_gate_cap(hyb_listener_t *l)
+{
+    apr_uint32_t cap;
+
+    if (l->now < l->gate_cap_at) {
+        return;
+    }
+    l->gate_cap_at = l->now + apr_time_from_sec(1);
+    cap = hyb_queue_gate_cap_for(l->ch->ncpu, hyb_status_serving_children());
+    if (cap != l->gate_cap) {
+        hyb_queue_set_gate(l->ch->queue, cap, HYB_QUEUE_GATE_WINDOW, NULL);
+        l->gate_cap = cap;
+    }
+}
+
 /* Once per round: open or close a saturation episode (stats.h).  The load
  * is the word the queue publishes at every change (one relaxed read, no
  * lock); without the shared array, a snapshot under the queue's lock. */
@@ -608,6 +626,7 @@ static int hyb_l_after_round(hyb_listener_t *l)
     }
     hyb_l_gate_accept(l);
     hyb_l_rebalance(l);
+    hyb_l_gate_cap(l);
     hyb_l_nudge_queue(l);       /* after the last push of the round */
     hyb_l_saturation(l);
     hyb_l_tick(l);

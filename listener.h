@@ -58,6 +58,8 @@ struct hyb_listener_t {
     apr_time_t refused_logged;
     int tick_on;
     int gate_on;                    /* gate_ev armed */
+    apr_uint32_t gate_cap;          /* the queue's wake gate cap, as set */
+    apr_time_t gate_cap_at;         /* when to count the children again */
     apr_time_t timer_at;            /* 0: not armed */
     apr_time_t now;                 /* cached once per loop round */
     hyb_lsock_t *socks;

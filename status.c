@@ -223,6 +223,23 @@ int hyb_status_least_loaded_sibling(int self_slot, int *demand)
     return best;
 }
 
+/* Any thread of a child: how many children of this generation serve (have
+ * a pid and are not quiescing), this one included; at least 1. */
+int hyb_status_serving_children(void)
+{
+    hyb_retained_t *rt = hyb_srv.retained;
+    ap_generation_t gen = rt->mpm->my_generation;
+    int i, n = 0;
+
+    for (i = 0; rt->shared && i < rt->first_server_limit; i++) {
+        process_score *ps = ap_get_scoreboard_process(i);
+        if (ps->pid && ps->generation == gen && !ps->quiescing) {
+            n++;
+        }
+    }
+    return n > 0 ? n : 1;
+}
+
 /* ---- reading every slot (worker threads of any child) ------------------- */
 
 static int hyb_status_stats_any(const hyb_stats_snap_t *st)

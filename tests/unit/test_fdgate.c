@@ -1,7 +1,7 @@
 /* test_fdgate.c - unit tests of the worker queue's wake gate (fdqueue.h).
  *
  * Owns: the fdgate test group: the one wake rule (hyb_queue_wakes_of) as a
- * table, and the gate applied by a queue on a fake clock: a job held back
+ * table, the cap a child uses (hyb_queue_gate_cap_for), and the gate applied by a queue on a fake clock: a job held back
  * for a worker that took one less than a window ago, taken by it when it
  * comes back, released to an idle waiter once the window has passed (by
  * hyb_queue_nudge, at the time push said), never held by an ungated push,
@@ -146,6 +146,20 @@ static void test_wakes_of_table(void **state)
     }
 }
 
+/* A child's share of the CPUs, rounded up; never 0. */
+static void test_gate_cap_for(void **state)
+{
+    (void)state;
+    assert_int_equal(hyb_queue_gate_cap_for(2, 4), 1);     /* this VM */
+    assert_int_equal(hyb_queue_gate_cap_for(2, 2), 1);     /* Debian's 2 */
+    assert_int_equal(hyb_queue_gate_cap_for(2, 1), 2);
+    assert_int_equal(hyb_queue_gate_cap_for(8, 3), 3);     /* 9 >= 8 */
+    assert_int_equal(hyb_queue_gate_cap_for(16, 2), 8);
+    assert_int_equal(hyb_queue_gate_cap_for(1, 6), 1);     /* pinned */
+    assert_int_equal(hyb_queue_gate_cap_for(0, 2), 1);
+    assert_int_equal(hyb_queue_gate_cap_for(4, 0), 1);
+}
+
 /* A job is held for a worker that took one less than a window ago; nudge
  * says when to look again, and releases it to the idle waiter then. */
 static void test_held_until_window_passes(void **state)
@@ -283,6 +297,7 @@ static const struct CMUnitTest fdgate_tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, hyb_test_pool_setup, \
                                              hyb_test_pool_teardown)
     T(test_wakes_of_table),
+    T(test_gate_cap_for),
     T(test_held_until_window_passes),
     T(test_returning_worker_takes_held_job),
     T(test_held_job_is_spoken_for),
