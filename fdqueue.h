@@ -18,8 +18,9 @@
  * holds a job back for one window at most, provided somebody calls
  * hyb_queue_nudge when push or nudge said to look again.
  *
- * Threads: any thread may push (in practice the listener); worker threads
- * pop.  Every field of hyb_queue_t is guarded by its own mutex.
+ * Threads: the listener pushes through the gate (push_gated) and nudges;
+ * any thread may push past it (push); worker threads pop.  Every field of
+ * hyb_queue_t is guarded by its own mutex.
  */
 #ifndef HYB_FDQUEUE_H
 #define HYB_FDQUEUE_H
@@ -71,17 +72,20 @@ apr_uint32_t hyb_queue_gate_cap_for(int ncpu, int children);
 void hyb_queue_set_gate(hyb_queue_t *q, apr_uint32_t cap,
                         apr_interval_time_t window, hyb_queue_clock_fn *clock);
 
-/* Append a job; wakes the idle workers hyb_queue_wakes_of says.  Never
- * blocks.  Returns APR_EOF once the queue was terminated.  With the gate
- * on, *recheck (if not NULL) is how long until a returning worker stops
- * counting while a job is held back for it, else 0: call hyb_queue_nudge
- * by then. */
+/* Listener thread: append a job; wakes the idle workers
+ * hyb_queue_wakes_of says.  Never blocks.  Returns APR_EOF once the queue
+ * was terminated.  With the gate on, *recheck (if not NULL) is how long
+ * until a returning worker stops counting while a job is held back for
+ * it, else 0: call hyb_queue_nudge by then. */
 apr_status_t hyb_queue_push_gated(hyb_queue_t *q, hyb_job_t *job,
                                   apr_interval_time_t *recheck);
+
+/* Any thread: the same, never held back by the gate (for threads that do
+ * not nudge: timed callbacks, the accept token). */
 apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job);
 
-/* Wake whom hyb_queue_wakes_of says now (how many in *woken: jobs held
- * back until now); returns as push's *recheck. */
+/* Listener thread: wake whom hyb_queue_wakes_of says now (how many in
+ * *woken: jobs held back until now); returns as push's *recheck. */
 apr_interval_time_t hyb_queue_nudge(hyb_queue_t *q, apr_uint32_t *woken);
 
 /* Worker side: wait for a job.  APR_SUCCESS with *job set; APR_EINTR after
