@@ -282,6 +282,20 @@ apr_status_t hyb_queue_push_gated(hyb_queue_t *q, hyb_job_t *job,
     return APR_SUCCESS;
 }
 
+/* Listener thread: append only; the round's nudge wakes whom the gate
+ * says, once for all the jobs of the round. */
+apr_status_t hyb_queue_append(hyb_queue_t *q, hyb_job_t *job)
+{
+    apr_thread_mutex_lock(q->mutex);
+    if (q->terminated) {
+        apr_thread_mutex_unlock(q->mutex);
+        return APR_EOF;
+    }
+    append_locked(q, job);
+    apr_thread_mutex_unlock(q->mutex);
+    return APR_SUCCESS;
+}
+
 /* Any thread: never held back by the gate (nobody may be there to nudge). */
 apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
 {

@@ -80,7 +80,13 @@ void hyb_queue_set_gate(hyb_queue_t *q, apr_uint32_t cap,
 apr_status_t hyb_queue_push_gated(hyb_queue_t *q, hyb_job_t *job,
                                   apr_interval_time_t *recheck);
 
-/* Any thread: the same, never held back by the gate (for threads that do
+/* Listener thread: append a job and wake nobody yet; the caller must call
+ * hyb_queue_nudge before it next sleeps (the listener does at the end of
+ * each loop round, so the round's jobs share the wake-ups).  APR_EOF once
+ * the queue was terminated. */
+apr_status_t hyb_queue_append(hyb_queue_t *q, hyb_job_t *job);
+
+/* Any thread: the same as push_gated, never held back by the gate (for threads that do
  * not nudge: timed callbacks, the accept token). */
 apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job);
 

@@ -138,7 +138,7 @@ void hyb_l_dispatch(hyb_listener_t *l, hyb_conn_t *hc)
      * pops it).  A clock read of its own: l->now may be as old as the
      * round (accept and write events do not refresh it). */
     hc->go.queued_at = HYB_STATS_NOW();
-    if (hyb_queue_push_gated(l->ch->queue, &hc->job, NULL) != APR_SUCCESS) {
+    if (hyb_queue_append(l->ch->queue, &hc->job) != APR_SUCCESS) {
         hyb_l_close(l, hc);     /* child is exiting ungracefully */
     }
 }

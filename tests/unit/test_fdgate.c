@@ -4,7 +4,8 @@
  * table, the cap a child uses (hyb_queue_gate_cap_for), and the gate applied by a queue on a fake clock: a job held back
  * for a worker that took one less than a window ago, taken by it when it
  * comes back, released to an idle waiter once the window has passed (by
- * hyb_queue_nudge, at the time push said), never held by an ungated push,
+ * hyb_queue_nudge, at the time push said), appended jobs waking nobody
+ * until the nudge, never held by an ungated push,
  * nor for a worker that left; and how starved and take_waiting count a
  * returning worker.
  *
@@ -272,6 +273,30 @@ static void test_ungated_push_and_leave(void **state)
     assert_ptr_equal(w.job, &jobs[2]);
 }
 
+/* Append wakes nobody; the round's nudge wakes whom the gate says, once
+ * for all the round's jobs. */
+static void test_append_waits_for_nudge(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_queue_t *q = gated_queue(p, 1);
+    hyb_job_t jobs[2] = { { NULL, 0 }, { NULL, 0 } };
+    apr_uint32_t woken = 9;
+    waiter_t w;
+
+    waiter_start(&w, q, p);
+    assert_int_equal(hyb_queue_append(q, &jobs[0]), APR_SUCCESS);
+    assert_int_equal(hyb_queue_append(q, &jobs[1]), APR_SUCCESS);
+    assert_int_equal(snap_of(q).claimed, 0);
+    assert_false(waiter_done(&w));
+    /* w signalled; no other waiter idle, so nothing to look at again */
+    assert_int_equal(hyb_queue_nudge(q, &woken), 0);
+    assert_int_equal(woken, 1);                             /* cap 1 */
+    assert_true(waiter_join(&w));
+    assert_ptr_equal(w.job, &jobs[0]);
+    hyb_queue_term(q);
+    assert_int_equal(hyb_queue_append(q, &jobs[0]), APR_EOF);
+}
+
 /* With the gate off (the default), seats change nothing. */
 static void test_gate_off_by_default(void **state)
 {
@@ -302,6 +327,7 @@ static const struct CMUnitTest fdgate_tests[] = {
     T(test_returning_worker_takes_held_job),
     T(test_held_job_is_spoken_for),
     T(test_ungated_push_and_leave),
+    T(test_append_waits_for_nudge),
     T(test_gate_off_by_default),
 #undef T
 };
