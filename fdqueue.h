@@ -18,7 +18,7 @@
  * holds a job back for one window at most, provided somebody calls
  * hyb_queue_nudge when push or nudge said to look again.
  *
- * Threads: the listener pushes through the gate (push_gated) and nudges;
+ * Threads: the listener appends (or pushes through the gate) and nudges;
  * any thread may push past it (push); worker threads pop.  Every field of
  * hyb_queue_t is guarded by its own mutex.
  */
