@@ -13,7 +13,7 @@ import signal
 
 import pytest
 
-from conftest import MPM, apache_t, http_get, make_tree, minimal_conf, wait_for
+from conftest import MPM, apache_t, http_get, minimal_conf, wait_for
 
 pytestmark = pytest.mark.skipif(MPM != "hybrid", reason="hybrid's own directive")
 
@@ -112,8 +112,7 @@ def test_fewer_children_than_cpus_is_warned(apache_factory):
                      r"CPUs get no child" % (len(ALLOWED) - 1, len(ALLOWED)), log), log[-2000:]
 
 
-def test_bad_value_names_the_directive():
-    d = make_tree()
-    rc, out = apache_t(minimal_conf(d, extra="HybridCPUAffinity sometimes"))
+def test_bad_value_names_the_directive(tmp_tree):
+    rc, out = apache_t(minimal_conf(tmp_tree, extra="HybridCPUAffinity sometimes"))
     assert rc != 0
     assert "HybridCPUAffinity" in out and "On or Off" in out, out
