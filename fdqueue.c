@@ -17,7 +17,7 @@
  * and claimed <= waiting always holds.  "returning" counts workers that
  * took a job less than the gate's window ago and still run it: they will
  * look at the queue again soon.  Which waiters to wake is decided in one
- * place, hyb_queue_wakes_of, over a snapshot of these counts; push and
+ * place, hyb_queue_wakes_of, over a snapshot of these counts; push (gate off) and
  * nudge apply it.  Load, starved and idle are defined there too.  When a
  * mirror word is set, every change of the load is stored there too (under
  * the lock), for other processes to read.
@@ -41,10 +41,10 @@ struct hyb_queue_t {
                                  * way to wait: counted as waiting in the
                                  * load (hyb_queue_load_of) */
     apr_uint32_t intr_gen;      /* bumped by hyb_queue_interrupt_all */
-    hyb_queue_seat_t *run_old;  /* seats of workers running a job, oldest */
-    hyb_queue_seat_t *run_new;  /* take first, newest last */
+    hyb_tq_t running;           /* seats of workers running a job, by
+                                 * when they took it; timeout: the gate's
+                                 * window */
     apr_uint32_t gate_cap;      /* 0: every job wakes a waiter */
-    apr_interval_time_t gate_window;
     hyb_queue_clock_fn *clock;
     int terminated;
     int notify_armed;           /* set by hyb_queue_arm_idle_notify_if,
@@ -115,47 +115,56 @@ static apr_time_t hyb_queue_monotonic(void)
     return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
-/* Lock held: the seats that took a job less than the window ago, newest
- * first, at most gate_cap of them; *stale_in is how long until the oldest
- * of those counted stops counting (0 when none counted). */
-static apr_uint32_t returning_locked(const hyb_queue_t *q, apr_time_t now,
+/* Lock held: the seats that took a job less than the window ago (not yet
+ * expired), newest first, at most `cap` of them; *stale_in is how long
+ * until the oldest of those counted stops counting (0 when none). */
+static apr_uint32_t returning_locked(const hyb_queue_t *q, apr_uint32_t cap,
                                      apr_interval_time_t *stale_in)
 {
     const hyb_queue_seat_t *seat;
+    apr_time_t now = cap ? q->clock() : 0;
     apr_uint32_t n = 0;
 
     *stale_in = 0;
-    for (seat = q->run_new; seat && n < q->gate_cap; seat = seat->prev) {
-        if (now - seat->since >= q->gate_window) {
+    for (seat = q->running.tail; seat && n < cap; seat = seat->prev) {
+        if (seat->expiry <= now) {
             break;      /* older seats are older still */
         }
-        *stale_in = seat->since + q->gate_window - now;
+        *stale_in = seat->expiry - now;
         n++;
     }
     return n;
 }
 
-/* Lock held. */
-static void snap_locked(const hyb_queue_t *q, hyb_queue_snap_t *s)
+/* Lock held: the counts, with returning counted for `cap` (0: none). */
+static apr_interval_time_t counts_locked(const hyb_queue_t *q,
+                                         apr_uint32_t cap,
+                                         hyb_queue_snap_t *s)
 {
-    apr_interval_time_t unused;
+    apr_interval_time_t stale_in;
 
     s->length = q->length;
     s->waiting = q->waiting;
     s->notifying = q->notifying;
     s->claimed = q->claimed;
-    s->returning = q->gate_cap ? returning_locked(q, q->clock(), &unused) : 0;
+    s->returning = returning_locked(q, cap, &stale_in);
+    return stale_in;
 }
 
-/* Lock held: publish the load after length, waiting or notifying changed. */
+/* Lock held. */
+static void snap_locked(const hyb_queue_t *q, hyb_queue_snap_t *s)
+{
+    counts_locked(q, q->gate_cap, s);
+}
+
+/* Lock held: publish the load after length, waiting or notifying changed
+ * (no clock read: the load does not count returning workers). */
 static void mirror_load(hyb_queue_t *q)
 {
-    hyb_queue_snap_t s = { 0 };
+    hyb_queue_snap_t s;
 
     if (q->load_mirror) {
-        s.length = q->length;
-        s.waiting = q->waiting;
-        s.notifying = q->notifying;
+        counts_locked(q, 0, &s);
         *q->load_mirror = (apr_int32_t)hyb_queue_load_of(&s);
     }
 }
@@ -178,6 +187,7 @@ apr_status_t hyb_queue_create(hyb_queue_t **q, apr_pool_t *p)
         return rv;
     }
     nq->clock = hyb_queue_monotonic;
+    hyb_tq_init(&nq->running, 0);
     *q = nq;
     return APR_SUCCESS;
 }
@@ -207,7 +217,7 @@ void hyb_queue_set_gate(hyb_queue_t *q, apr_uint32_t cap,
 {
     apr_thread_mutex_lock(q->mutex);
     q->gate_cap = window > 0 ? cap : 0;
-    q->gate_window = window;
+    q->running.timeout = window;    /* seats already in keep their expiry */
     if (clock) {
         q->clock = clock;
     }
@@ -224,14 +234,9 @@ static apr_interval_time_t wake_locked(hyb_queue_t *q, int gated,
                                        apr_uint32_t *woken)
 {
     hyb_queue_snap_t s;
-    apr_interval_time_t stale_in = 0;
     apr_uint32_t cap = gated ? q->gate_cap : 0, n;
+    apr_interval_time_t stale_in = counts_locked(q, cap, &s);
 
-    s.length = q->length;
-    s.waiting = q->waiting;
-    s.notifying = q->notifying;
-    s.claimed = q->claimed;
-    s.returning = cap ? returning_locked(q, q->clock(), &stale_in) : 0;
     n = hyb_queue_wakes_of(&s, cap);
     *woken = n;
     for (; n > 0; n--) {
@@ -242,7 +247,7 @@ static apr_interval_time_t wake_locked(hyb_queue_t *q, int gated,
     if (q->length <= q->claimed || q->waiting <= q->claimed) {
         return 0;
     }
-    return stale_in ? stale_in : q->gate_window;
+    return stale_in ? stale_in : q->running.timeout;
 }
 
 /* Lock held: append. */
@@ -258,28 +263,6 @@ static void append_locked(hyb_queue_t *q, hyb_job_t *job)
     q->tail = job;
     q->length++;
     mirror_load(q);
-}
-
-/* Listener thread (the one that nudges); never blocks beyond the short
- * critical section. */
-apr_status_t hyb_queue_push_gated(hyb_queue_t *q, hyb_job_t *job,
-                                  apr_interval_time_t *recheck)
-{
-    apr_interval_time_t due;
-    apr_uint32_t woken;
-
-    apr_thread_mutex_lock(q->mutex);
-    if (q->terminated) {
-        apr_thread_mutex_unlock(q->mutex);
-        return APR_EOF;
-    }
-    append_locked(q, job);
-    due = wake_locked(q, 1, &woken);
-    apr_thread_mutex_unlock(q->mutex);
-    if (recheck) {
-        *recheck = due;
-    }
-    return APR_SUCCESS;
 }
 
 /* Listener thread: append only; the round's nudge wakes whom the gate
@@ -312,7 +295,7 @@ apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job)
     return APR_SUCCESS;
 }
 
-/* Listener thread, once per round and when push or nudge said to. */
+/* Listener thread, once per round and when the last nudge said to. */
 apr_interval_time_t hyb_queue_nudge(hyb_queue_t *q, apr_uint32_t *woken)
 {
     apr_interval_time_t due;
@@ -375,50 +358,11 @@ static void wait_once(hyb_queue_t *q)
     mirror_load(q);
 }
 
-/* Lock held: the seat's worker no longer runs a job from this queue. */
-static void seat_unlink(hyb_queue_t *q, hyb_queue_seat_t *seat)
-{
-    if (!seat->linked) {
-        return;
-    }
-    if (seat->prev) {
-        seat->prev->next = seat->next;
-    }
-    else {
-        q->run_old = seat->next;
-    }
-    if (seat->next) {
-        seat->next->prev = seat->prev;
-    }
-    else {
-        q->run_new = seat->prev;
-    }
-    seat->prev = seat->next = NULL;
-    seat->linked = 0;
-}
-
-/* Lock held: the seat's worker took a job now; newest last. */
-static void seat_link(hyb_queue_t *q, hyb_queue_seat_t *seat)
-{
-    HYB_ASSERT(!seat->linked);
-    seat->since = q->clock();
-    seat->prev = q->run_new;
-    seat->next = NULL;
-    if (q->run_new) {
-        q->run_new->next = seat;
-    }
-    else {
-        q->run_old = seat;
-    }
-    q->run_new = seat;
-    seat->linked = 1;
-}
-
 /* Worker thread, leaving for good: its seat no longer counts. */
 void hyb_queue_leave(hyb_queue_t *q, hyb_queue_seat_t *seat)
 {
     apr_thread_mutex_lock(q->mutex);
-    seat_unlink(q, seat);
+    hyb_tq_remove(seat);
     apr_thread_mutex_unlock(q->mutex);
 }
 
@@ -433,7 +377,7 @@ apr_status_t hyb_queue_pop_at(hyb_queue_t *q, hyb_queue_seat_t *seat,
 
     apr_thread_mutex_lock(q->mutex);
     if (seat) {
-        seat_unlink(q, seat);
+        hyb_tq_remove(seat);    /* back: no longer running a job */
     }
     gen = q->intr_gen;
     for (;;) {
@@ -444,7 +388,7 @@ apr_status_t hyb_queue_pop_at(hyb_queue_t *q, hyb_queue_seat_t *seat,
         if (q->head) {
             *job = take_head(q);
             if (seat && q->gate_cap) {
-                seat_link(q, seat);
+                hyb_tq_append(&q->running, seat, q->clock());
             }
             rv = APR_SUCCESS;
             break;

@@ -16,9 +16,9 @@
  * a sleep and a wake-up per job while workers keep coming back; a worker
  * busy for longer than the window no longer counts, so a slow request
  * holds a job back for one window at most, provided somebody calls
- * hyb_queue_nudge when push or nudge said to look again.
+ * hyb_queue_nudge again when the last nudge said to.
  *
- * Threads: the listener appends (or pushes through the gate) and nudges;
+ * Threads: the listener appends and nudges;
  * any thread may push past it (push); worker threads pop.  Every field of
  * hyb_queue_t is guarded by its own mutex.
  */
@@ -27,6 +27,8 @@
 
 #include <apr_pools.h>
 #include <apr_errno.h>
+
+#include "tqueue.h"
 
 typedef struct hyb_job_t hyb_job_t;
 struct hyb_job_t {
@@ -41,15 +43,12 @@ typedef struct hyb_queue_t hyb_queue_t;
  * enough that a job held behind a slow one is barely delayed. */
 #define HYB_QUEUE_GATE_WINDOW 1000
 
-/* A worker's place in the gate's list of running workers (see above).
- * Owner: the worker thread allocates it and passes it to every pop; its
- * fields are the queue's, under the queue's lock. */
-typedef struct hyb_queue_seat_t hyb_queue_seat_t;
-struct hyb_queue_seat_t {
-    hyb_queue_seat_t *prev, *next;
-    apr_time_t since;       /* when it took its job (the queue's clock) */
-    int linked;
-};
+/* A worker's place in the gate's list of running workers (see above): an
+ * entry of a timeout queue whose timeout is the window, so its expiry is
+ * when the worker stops counting.  Owner: the worker thread allocates it
+ * (zeroed) and passes it to every pop; its fields are the queue's, under
+ * the queue's lock. */
+typedef hyb_tq_entry_t hyb_queue_seat_t;
 
 /* Microseconds that only go forward (tests pass their own). */
 typedef apr_time_t hyb_queue_clock_fn(void);
@@ -72,26 +71,21 @@ apr_uint32_t hyb_queue_gate_cap_for(int ncpu, int children);
 void hyb_queue_set_gate(hyb_queue_t *q, apr_uint32_t cap,
                         apr_interval_time_t window, hyb_queue_clock_fn *clock);
 
-/* Listener thread: append a job; wakes the idle workers
- * hyb_queue_wakes_of says.  Never blocks.  Returns APR_EOF once the queue
- * was terminated.  With the gate on, *recheck (if not NULL) is how long
- * until a returning worker stops counting while a job is held back for
- * it, else 0: call hyb_queue_nudge by then. */
-apr_status_t hyb_queue_push_gated(hyb_queue_t *q, hyb_job_t *job,
-                                  apr_interval_time_t *recheck);
-
 /* Listener thread: append a job and wake nobody yet; the caller must call
  * hyb_queue_nudge before it next sleeps (the listener does at the end of
  * each loop round, so the round's jobs share the wake-ups).  APR_EOF once
  * the queue was terminated. */
 apr_status_t hyb_queue_append(hyb_queue_t *q, hyb_job_t *job);
 
-/* Any thread: the same as push_gated, never held back by the gate (for threads that do
- * not nudge: timed callbacks, the accept token). */
+/* Any thread: append a job and wake the idle workers hyb_queue_wakes_of
+ * says as if the gate were off (for threads that do not nudge: timed
+ * callbacks, the accept token).  Never blocks.  APR_EOF once the queue
+ * was terminated. */
 apr_status_t hyb_queue_push(hyb_queue_t *q, hyb_job_t *job);
 
 /* Listener thread: wake whom hyb_queue_wakes_of says now (how many in
- * *woken: jobs held back until now); returns as push's *recheck. */
+ * *woken).  Returns how long until a returning worker stops counting
+ * while a job is held back for it (call again by then), else 0. */
 apr_interval_time_t hyb_queue_nudge(hyb_queue_t *q, apr_uint32_t *woken);
 
 /* Worker side: wait for a job.  APR_SUCCESS with *job set; APR_EINTR after

@@ -8,7 +8,9 @@
  * order by insertion: head gathering, where each connection is due at a
  * time of its own, but close to the others of its queue.
  *
- * Threads: not thread-safe; one owner (the child's listener thread).
+ * Threads: not thread-safe; one owner, which serializes every call: the
+ * child's listener thread for the parked connections, the worker queue's
+ * mutex for its list of running workers (fdqueue.c).
  */
 #ifndef HYB_TQUEUE_H
 #define HYB_TQUEUE_H

@@ -364,7 +364,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
     hyb_child_t *ch = wa->child;
     hyb_run_t run = { NULL, thd, ch->slot, wa->index };
     hyb_stats_slot_t *stats = hyb_stats_for(ch->slot);
-    hyb_queue_seat_t seat = { NULL, NULL, 0, 0 };
+    hyb_queue_seat_t seat = { NULL, NULL, NULL, 0 };
     hyb_job_t *job;
 
     ap_update_child_status_from_indexes(run.slot, run.index, SERVER_READY, NULL);

@@ -4,7 +4,7 @@
  * table, the cap a child uses (hyb_queue_gate_cap_for), and the gate applied by a queue on a fake clock: a job held back
  * for a worker that took one less than a window ago, taken by it when it
  * comes back, released to an idle waiter once the window has passed (by
- * hyb_queue_nudge, at the time push said), appended jobs waking nobody
+ * hyb_queue_nudge, at the time the last nudge said), appended jobs waking nobody
  * until the nudge, never held by an ungated push,
  * nor for a worker that left; and how starved and take_waiting count a
  * returning worker.
@@ -96,6 +96,16 @@ static hyb_queue_t *gated_queue(apr_pool_t *p, apr_uint32_t cap)
     return q;
 }
 
+/* What the listener does with a job in a round: append it, then nudge;
+ * returns the nudge's recheck time. */
+static apr_interval_time_t listener_round(hyb_queue_t *q, hyb_job_t *job)
+{
+    apr_uint32_t woken;
+
+    assert_int_equal(hyb_queue_append(q, job), APR_SUCCESS);
+    return hyb_queue_nudge(q, &woken);
+}
+
 /* The worker with `seat` takes what is queued now (the queue holds one). */
 static hyb_job_t *seat_takes(hyb_queue_t *q, hyb_queue_seat_t *seat)
 {
@@ -168,17 +178,17 @@ static void test_held_until_window_passes(void **state)
     apr_pool_t *p = *state;
     hyb_queue_t *q = gated_queue(p, 1);
     hyb_job_t jobs[2] = { { NULL, 0 }, { NULL, 0 } };
-    hyb_queue_seat_t seat = { NULL, NULL, 0, 0 };
+    hyb_queue_seat_t seat = { NULL, NULL, NULL, 0 };
     apr_interval_time_t recheck = -1;
     apr_uint32_t woken = 9;
     waiter_t w;
 
-    assert_int_equal(hyb_queue_push_gated(q, &jobs[0], &recheck), APR_SUCCESS);
+    recheck = listener_round(q, &jobs[0]);
     assert_int_equal(recheck, 0);           /* nobody waits: nothing held */
     assert_ptr_equal(seat_takes(q, &seat), &jobs[0]);
     waiter_start(&w, q, p);
     fake_now += 300;
-    assert_int_equal(hyb_queue_push_gated(q, &jobs[1], &recheck), APR_SUCCESS);
+    recheck = listener_round(q, &jobs[1]);
     assert_int_equal(recheck, WINDOW - 300);
     assert_int_equal(snap_of(q).returning, 1);
     assert_int_equal(snap_of(q).claimed, 0);
@@ -200,14 +210,14 @@ static void test_returning_worker_takes_held_job(void **state)
     apr_pool_t *p = *state;
     hyb_queue_t *q = gated_queue(p, 1);
     hyb_job_t jobs[2] = { { NULL, 0 }, { NULL, 0 } };
-    hyb_queue_seat_t seat = { NULL, NULL, 0, 0 };
+    hyb_queue_seat_t seat = { NULL, NULL, NULL, 0 };
     apr_uint32_t woken = 9;
     waiter_t w;
 
-    hyb_queue_push_gated(q, &jobs[0], NULL);
+    listener_round(q, &jobs[0]);
     assert_ptr_equal(seat_takes(q, &seat), &jobs[0]);
     waiter_start(&w, q, p);
-    hyb_queue_push_gated(q, &jobs[1], NULL);
+    listener_round(q, &jobs[1]);
     fake_now += 100;
     assert_ptr_equal(seat_takes(q, &seat), &jobs[1]);   /* back for more */
     assert_int_equal(snap_of(q).returning, 1);          /* fresh again */
@@ -226,18 +236,18 @@ static void test_held_job_is_spoken_for(void **state)
     apr_pool_t *p = *state;
     hyb_queue_t *q = gated_queue(p, 1);
     hyb_job_t jobs[3] = { { NULL, 7 }, { NULL, 7 }, { NULL, 7 } };
-    hyb_queue_seat_t seat = { NULL, NULL, 0, 0 };
+    hyb_queue_seat_t seat = { NULL, NULL, NULL, 0 };
     hyb_queue_snap_t s;
     waiter_t w;
 
-    hyb_queue_push_gated(q, &jobs[0], NULL);
+    listener_round(q, &jobs[0]);
     seat_takes(q, &seat);
     waiter_start(&w, q, p);
-    hyb_queue_push_gated(q, &jobs[1], NULL);
+    listener_round(q, &jobs[1]);
     s = snap_of(q);
     assert_false(hyb_queue_starved_of(&s));
     assert_null(hyb_queue_take_waiting(q, 7));
-    hyb_queue_push_gated(q, &jobs[2], NULL);    /* one more than it takes */
+    listener_round(q, &jobs[2]);    /* one more than it takes */
     s = snap_of(q);
     assert_int_equal(s.length, 2);
     assert_int_equal(s.claimed, 0);             /* cap 1: still held */
@@ -253,11 +263,11 @@ static void test_ungated_push_and_leave(void **state)
     apr_pool_t *p = *state;
     hyb_queue_t *q = gated_queue(p, 1);
     hyb_job_t jobs[3] = { { NULL, 0 }, { NULL, 0 }, { NULL, 0 } };
-    hyb_queue_seat_t seat = { NULL, NULL, 0, 0 };
+    hyb_queue_seat_t seat = { NULL, NULL, NULL, 0 };
     apr_interval_time_t recheck = -1;
     waiter_t w;
 
-    hyb_queue_push_gated(q, &jobs[0], NULL);
+    listener_round(q, &jobs[0]);
     seat_takes(q, &seat);
     waiter_start(&w, q, p);
     assert_int_equal(hyb_queue_push(q, &jobs[1]), APR_SUCCESS);
@@ -267,7 +277,7 @@ static void test_ungated_push_and_leave(void **state)
     waiter_start(&w, q, p);
     hyb_queue_leave(q, &seat);
     assert_int_equal(snap_of(q).returning, 0);
-    hyb_queue_push_gated(q, &jobs[2], &recheck);
+    recheck = listener_round(q, &jobs[2]);
     assert_int_equal(recheck, 0);
     assert_true(waiter_join(&w));
     assert_ptr_equal(w.job, &jobs[2]);
@@ -303,16 +313,16 @@ static void test_gate_off_by_default(void **state)
     apr_pool_t *p = *state;
     hyb_queue_t *q = NULL;
     hyb_job_t jobs[2] = { { NULL, 0 }, { NULL, 0 } };
-    hyb_queue_seat_t seat = { NULL, NULL, 0, 0 };
+    hyb_queue_seat_t seat = { NULL, NULL, NULL, 0 };
     apr_interval_time_t recheck = -1;
     waiter_t w;
 
     assert_int_equal(hyb_queue_create(&q, p), APR_SUCCESS);
-    hyb_queue_push_gated(q, &jobs[0], NULL);
+    listener_round(q, &jobs[0]);
     seat_takes(q, &seat);
-    assert_int_equal(seat.linked, 0);
+    assert_null(seat.q);            /* not counted */
     waiter_start(&w, q, p);
-    hyb_queue_push_gated(q, &jobs[1], &recheck);
+    recheck = listener_round(q, &jobs[1]);
     assert_int_equal(recheck, 0);
     assert_true(waiter_join(&w));
     assert_ptr_equal(w.job, &jobs[1]);
