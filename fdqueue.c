@@ -17,10 +17,10 @@
  * and claimed <= waiting always holds.  "returning" counts workers that
  * took a job less than the gate's window ago and still run it: they will
  * look at the queue again soon.  Which waiters to wake is decided in one
- * place, hyb_queue_wakes_of, over a snapshot of these counts; push (gate off) and
- * nudge apply it.  Load, starved and idle are defined there too.  When a
- * mirror word is set, every change of the load is stored there too (under
- * the lock), for other processes to read.
+ * place, hyb_queue_wakes_of, over a snapshot of these counts; push (as if
+ * the gate were off) and nudge apply it.  Load, starved and idle are
+ * defined there too.  When a mirror word is set, every change of the load
+ * is stored there too (under the lock), for other processes to read.
  */
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
@@ -216,8 +216,10 @@ void hyb_queue_set_gate(hyb_queue_t *q, apr_uint32_t cap,
                         apr_interval_time_t window, hyb_queue_clock_fn *clock)
 {
     apr_thread_mutex_lock(q->mutex);
+    /* The running list stays in expiry order only with one window. */
+    HYB_ASSERT(!q->running.head || window == q->running.timeout);
     q->gate_cap = window > 0 ? cap : 0;
-    q->running.timeout = window;    /* seats already in keep their expiry */
+    q->running.timeout = window;
     if (clock) {
         q->clock = clock;
     }
@@ -235,8 +237,13 @@ static apr_interval_time_t wake_locked(hyb_queue_t *q, int gated,
 {
     hyb_queue_snap_t s;
     apr_uint32_t cap = gated ? q->gate_cap : 0, n;
-    apr_interval_time_t stale_in = counts_locked(q, cap, &s);
+    apr_interval_time_t stale_in;
 
+    if (q->length <= q->claimed || q->waiting <= q->claimed) {
+        *woken = 0;     /* as hyb_queue_wakes_of would say, without the */
+        return 0;       /* clock read of counting the returning workers */
+    }
+    stale_in = counts_locked(q, cap, &s);
     n = hyb_queue_wakes_of(&s, cap);
     *woken = n;
     for (; n > 0; n--) {

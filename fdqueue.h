@@ -18,9 +18,9 @@
  * holds a job back for one window at most, provided somebody calls
  * hyb_queue_nudge again when the last nudge said to.
  *
- * Threads: the listener appends and nudges;
- * any thread may push past it (push); worker threads pop.  Every field of
- * hyb_queue_t is guarded by its own mutex.
+ * Threads: the listener appends and nudges; any thread may push past the
+ * gate (push); worker threads pop.  Every field of hyb_queue_t is guarded
+ * by its own mutex.
  */
 #ifndef HYB_FDQUEUE_H
 #define HYB_FDQUEUE_H

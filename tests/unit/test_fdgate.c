@@ -1,13 +1,14 @@
 /* test_fdgate.c - unit tests of the worker queue's wake gate (fdqueue.h).
  *
  * Owns: the fdgate test group: the one wake rule (hyb_queue_wakes_of) as a
- * table, the cap a child uses (hyb_queue_gate_cap_for), and the gate applied by a queue on a fake clock: a job held back
- * for a worker that took one less than a window ago, taken by it when it
- * comes back, released to an idle waiter once the window has passed (by
- * hyb_queue_nudge, at the time the last nudge said), appended jobs waking nobody
- * until the nudge, never held by an ungated push,
- * nor for a worker that left; and how starved and take_waiting count a
- * returning worker.
+ * table, the cap a child uses (hyb_queue_gate_cap_for), and the gate
+ * applied by a queue on a fake clock: a job held back for a worker that
+ * took one less than a window ago, taken by it when it comes back,
+ * released to an idle waiter once the window has passed (by
+ * hyb_queue_nudge, at the time the last nudge said), appended jobs waking
+ * nobody until the nudge, never held by an ungated push, nor for a worker
+ * that left; a nudge with nothing to wake for not reading the clock; and
+ * how starved and take_waiting count a returning worker.
  *
  * Threads: each test runs on the runner's thread; a test that needs an
  * idle waiter starts one popper thread without a seat, and joins it before
@@ -24,9 +25,11 @@
 #define WINDOW 1000
 
 static apr_time_t fake_now;
+static unsigned int fake_reads;
 
 static apr_time_t fake_clock(void)
 {
+    fake_reads++;
     return fake_now;
 }
 
@@ -307,6 +310,38 @@ static void test_append_waits_for_nudge(void **state)
     assert_int_equal(hyb_queue_append(q, &jobs[0]), APR_EOF);
 }
 
+/* The listener nudges every round; with no job that an idle waiter could
+ * take, the nudge decides without counting returning workers, so it
+ * reads no clock.  With one, it does. */
+static void test_idle_nudge_reads_no_clock(void **state)
+{
+    apr_pool_t *p = *state;
+    hyb_queue_t *q = gated_queue(p, 1);
+    hyb_job_t jobs[3] = { { NULL, 0 }, { NULL, 0 }, { NULL, 0 } };
+    hyb_queue_seat_t seat = { NULL, NULL, NULL, 0 };
+    apr_uint32_t woken = 9;
+    waiter_t w;
+
+    listener_round(q, &jobs[0]);
+    seat_takes(q, &seat);
+    fake_reads = 0;
+    assert_int_equal(hyb_queue_nudge(q, &woken), 0);    /* queue empty */
+    assert_int_equal(woken, 0);
+    assert_int_equal(hyb_queue_append(q, &jobs[1]), APR_SUCCESS);
+    assert_int_equal(hyb_queue_nudge(q, &woken), 0);    /* no waiter */
+    assert_int_equal(woken, 0);
+    assert_int_equal(fake_reads, 0);
+    assert_ptr_equal(seat_takes(q, &seat), &jobs[1]);
+    waiter_start(&w, q, p);
+    fake_reads = 0;
+    assert_int_equal(hyb_queue_append(q, &jobs[2]), APR_SUCCESS);
+    assert_int_equal(hyb_queue_nudge(q, &woken), WINDOW);  /* held */
+    assert_int_equal(woken, 0);
+    assert_true(fake_reads > 0);
+    hyb_queue_term(q);
+    assert_true(waiter_join(&w));
+}
+
 /* With the gate off (the default), seats change nothing. */
 static void test_gate_off_by_default(void **state)
 {
@@ -338,6 +373,7 @@ static const struct CMUnitTest fdgate_tests[] = {
     T(test_held_job_is_spoken_for),
     T(test_ungated_push_and_leave),
     T(test_append_waits_for_nudge),
+    T(test_idle_nudge_reads_no_clock),
     T(test_gate_off_by_default),
 #undef T
 };
