@@ -48,12 +48,16 @@ def _child_cpus(pid):
     return set(next(iter(sets)))
 
 
+def _threads_started(pids):
+    """Wait until every child in pids has its listener and workers (threads
+    start asynchronously after fork)."""
+    assert wait_for(lambda: all(len(os.listdir("/proc/%d/task" % p)) >= 3
+                                for p in pids), 10), pids
+
+
 def _started_children(srv, n):
     assert wait_for(lambda: len(srv.children()) == n, 10), srv.children()
-    # every worker thread exists before the server answers; wait for the
-    # task list to stop growing anyway (threads start asynchronously)
-    assert wait_for(lambda: all(len(os.listdir("/proc/%d/task" % p)) >= 3
-                                for p in srv.children()), 10)
+    _threads_started(srv.children())
     return srv.children()
 
 
@@ -86,6 +90,7 @@ def test_graceful_restart_pins_the_new_children(apache_factory):
     srv.signal(signal.SIGUSR1)
     assert wait_for(lambda: len(set(srv.children()) - old) == 2, 15), srv.children()
     new = sorted(set(srv.children()) - old)
+    _threads_started(new)
     for p in new:
         assert len(_child_cpus(p)) == 1
     assert http_get(srv.port, "/small.txt").status == 200
