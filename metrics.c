@@ -263,13 +263,19 @@ static void hyb_mx_sat_current(hyb_mx_out_t *o, const hyb_mx_child_t *kids,
 static void hyb_mx_histogram(hyb_mx_out_t *o, const hyb_mx_child_t *kids,
                              int n)
 {
-    static const char name[] = "hybrid_queue_wait_seconds";
+    static const char name[] = HYB_STATS_WAIT_METRIC;
     char sec[32];
     int i, b;
 
+#ifdef HYB_STATS_HOLD
+    hyb_mx_family(o, name, "histogram",
+                  "Benchmark build: time a worker holding a connection spent "
+                  "off the cpu before handing it back.");
+#else
     hyb_mx_family(o, name, "histogram",
                   "Time runnable connections waited in the child's queue for "
                   "a worker.");
+#endif
     for (i = 0; i < n; i++) {
         const hyb_stats_snap_t *st = &kids[i].st;
         apr_uint64_t cum = 0;

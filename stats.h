@@ -183,6 +183,66 @@ static APR_INLINE void hyb_stats_observe_wait(hyb_stats_slot_t *s,
 #endif
 }
 
+/* HYB_STATS_HOLD (benchmark builds only: `make -f Makefile.apxs
+ * BUILDDIR=build-hold HYB_EXTRA_CFLAGS=-DHYB_STATS_HOLD`): the histogram
+ * counts, instead of each job's queue wait, how long the worker that
+ * popped it was off the cpu before it handed the connection back (wall
+ * time minus the thread's cpu time): a request held by a preempted
+ * worker.  hybrid-metrics then names it hybrid_job_offcpu_seconds
+ * (BENCHMARKS.md, "Where the c50 tail is").  Two clock reads per job,
+ * one a system call: not for production. */
+typedef struct hyb_stats_hold_t {
+    apr_interval_time_t wall, cpu;
+} hyb_stats_hold_t;
+
+#ifdef HYB_STATS_HOLD
+#define HYB_STATS_WAIT_METRIC "hybrid_job_offcpu_seconds"
+#else
+#define HYB_STATS_WAIT_METRIC "hybrid_queue_wait_seconds"
+#endif
+
+#ifdef HYB_STATS_HOLD
+#include <time.h>
+
+/* Any thread: this thread's cpu time, us. */
+static APR_INLINE apr_interval_time_t hyb_stats_thread_cpu(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (apr_interval_time_t)ts.tv_sec * APR_USEC_PER_SEC
+           + ts.tv_nsec / 1000;
+}
+#endif
+
+/* Worker thread, after it popped a connection queued at `queued_at`. */
+static APR_INLINE void hyb_stats_popped(hyb_stats_slot_t *s,
+                                        apr_time_t queued_at,
+                                        hyb_stats_hold_t *h)
+{
+#ifdef HYB_STATS_HOLD
+    (void)queued_at;
+    (void)s;
+    h->wall = apr_time_now();
+    h->cpu = hyb_stats_thread_cpu();
+#else
+    (void)h;
+    hyb_stats_observe_wait(s, HYB_STATS_NOW() - queued_at);
+#endif
+}
+
+/* Worker thread, once the connection it popped has left it. */
+static APR_INLINE void hyb_stats_handed_back(hyb_stats_slot_t *s,
+                                             const hyb_stats_hold_t *h)
+{
+#ifdef HYB_STATS_HOLD
+    hyb_stats_observe_wait(s, (apr_time_now() - h->wall)
+                              - (hyb_stats_thread_cpu() - h->cpu));
+#else
+    (void)s; (void)h;
+#endif
+}
+
 /* Listener thread, once per round with the queue load it read: opens an
  * episode when a job waits with no worker coming (load > 0), closes it
  * (adding its length) when none does.  Cheap when nothing changes. */

@@ -10,7 +10,8 @@
  *
  * Threads: worker threads; the hooks run on whichever thread runs the
  * connection (a worker).  Each worker adds the queue wait of every
- * connection it pops to its slot's histogram (stats.h, atomic adds).  A
+ * connection it pops to its slot's histogram (stats.h, atomic adds; in a
+ * HYB_STATS_HOLD build, the time it held it off the cpu instead).  A
  * worker touches only the shared, w and back parts of the hyb_conn_t it
  * holds (conn.h).
  */
@@ -365,6 +366,7 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
     hyb_run_t run = { NULL, thd, ch->slot, wa->index };
     hyb_stats_slot_t *stats = hyb_stats_for(ch->slot);
     hyb_queue_seat_t seat = { NULL, NULL, NULL, 0 };
+    hyb_stats_hold_t hold = { 0, 0 };
     hyb_job_t *job;
 
     ap_update_child_status_from_indexes(run.slot, run.index, SERVER_READY, NULL);
@@ -388,9 +390,10 @@ void *APR_THREAD_FUNC hyb_worker_main(apr_thread_t *thd, void *arg)
         }
         job->kind = HYB_JOB_CONN;   /* run once: no longer handed off */
         run.hc = (hyb_conn_t *)job;
-        hyb_stats_observe_wait(stats, HYB_STATS_NOW() - run.hc->go.queued_at);
+        hyb_stats_popped(stats, run.hc->go.queued_at, &hold);
         ch->worker_fds[run.index] = run.hc->fd;
         hyb_conn_run(&run);
+        hyb_stats_handed_back(stats, &hold);
         ch->worker_fds[run.index] = -1;
         ap_update_child_status_from_indexes(run.slot, run.index, SERVER_READY,
                                             NULL);

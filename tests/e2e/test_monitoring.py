@@ -21,8 +21,9 @@ import threading
 
 import pytest
 
-from conftest import (MPM, HttpConn, KeepAliveLoad, free_ports, http_get, idle_clients,
-                      server_status_auto, sleepers_per_child, wait_for)
+from conftest import (MPM, REPO, HttpConn, KeepAliveLoad, free_ports, http_get,
+                      idle_clients, make_tree, server_status_auto, sleepers_per_child,
+                      wait_for)
 
 SLOW = 20           # clients that send part of a request head, then stall
 IDLE = 200          # keep-alive clients idle after one request
@@ -570,3 +571,60 @@ def test_accept_state_stopping_then_accepting_in_reused_slots(apache_factory, hy
         st = _accept_states(srv.port)
         return st if len(st) == 2 and set(st.values()) == {"accepting"} else None
     assert wait_for(all_accepting, 5), _accept_states(srv.port)
+
+
+# --------------------------------------------------------------------------
+# HYB_STATS_HOLD: the benchmark build that measures preempted holds
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hold_so():
+    """The module built with HYB_STATS_HOLD (stats.h), in a temp dir."""
+    d = make_tree("hyb-e2e-hold-")
+    p = subprocess.run(["make", "--no-print-directory", "-f", "Makefile.apxs", "BUILDDIR=" + d,
+                        "HYB_EXTRA_CFLAGS=-DHYB_STATS_HOLD"], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    so = os.path.join(d, "mod_mpm_hybrid.so")
+    if p.returncode != 0 or not os.path.isfile(so):
+        shutil.rmtree(d, ignore_errors=True)
+        pytest.fail("building with HYB_STATS_HOLD failed:\n" + (p.stdout + p.stderr)[-3000:],
+                    pytrace=False)
+    yield so
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _offcpu_histogram(port):
+    """{le: cumulative count over the slots}, count, of hybrid_job_offcpu_seconds,
+    and whether the queue-wait family is on the page too."""
+    body = http_get(port, "/metrics").body.decode()
+    s = prom_samples(body)
+    name = "hybrid_job_offcpu_seconds"
+    les = {dict(l)["le"] for (n, l), _ in s.items() if n == name + "_bucket"}
+    return ({le: prom_sum(s, name + "_bucket", le=le) for le in les},
+            prom_sum(s, name + "_count"), "hybrid_queue_wait_seconds" in body)
+
+
+@hybrid_only
+def test_hold_build_counts_the_time_a_worker_held_a_job_off_the_cpu(apache_factory,
+                                                                   hyb_test_module, hold_so):
+    """Built with HYB_STATS_HOLD, the histogram is each job's time off the
+    cpu in the worker that popped it (wall time minus its cpu time), under
+    its own name: a handler asleep 300 ms lands between 0.25 and 0.5 s, the
+    plain requests under 0.25 s, and no queue-wait family is shown."""
+    srv = apache_factory(start=False, mpm=MPM_2X25, extra=_sleep_conf(hyb_test_module))
+    srv.mpm_loadmodule = "LoadModule mpm_hybrid_module %s" % hold_so
+    srv.start()
+    hist0, n0, qwait_shown = _offcpu_histogram(srv.port)
+    assert not qwait_shown and "+Inf" in hist0, hist0
+    for _ in range(4):
+        assert http_get(srv.port, "/").status in (200, 403, 404)
+    assert http_get(srv.port, "/sleep?ms=300").status == 200
+
+    def counted():
+        hist, n, _ = _offcpu_histogram(srv.port)
+        return (hist, n) if n >= n0 + 5 else None
+    assert wait_for(counted, 10), _offcpu_histogram(srv.port)
+    hist, _n = counted()
+    slow = (hist["+Inf"] - hist["0.25"]) - (hist0["+Inf"] - hist0["0.25"])
+    assert slow == 1, (hist0, hist)
+    assert hist["0.5"] - hist0["0.5"] == hist["+Inf"] - hist0["+Inf"], (hist0, hist)
