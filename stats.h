@@ -189,8 +189,8 @@ static APR_INLINE void hyb_stats_observe_wait(hyb_stats_slot_t *s,
  * popped it was off the cpu before it handed the connection back (wall
  * time minus the thread's cpu time): a request held by a preempted
  * worker.  hybrid-metrics then names it hybrid_job_offcpu_seconds
- * (BENCHMARKS.md, "Where the c50 tail is").  Two clock reads per job,
- * one a system call: not for production. */
+ * (BENCHMARKS.md, "Where the c50 tail is").  Four clock reads per job,
+ * two of them system calls: not for production. */
 typedef struct hyb_stats_hold_t {
     apr_interval_time_t wall, cpu;
 } hyb_stats_hold_t;
