@@ -195,13 +195,10 @@ typedef struct hyb_stats_hold_t {
     apr_interval_time_t wall, cpu;
 } hyb_stats_hold_t;
 
-#ifdef HYB_STATS_HOLD
-#define HYB_STATS_WAIT_METRIC "hybrid_job_offcpu_seconds"
-#else
+#ifndef HYB_STATS_HOLD
 #define HYB_STATS_WAIT_METRIC "hybrid_queue_wait_seconds"
-#endif
-
-#ifdef HYB_STATS_HOLD
+#else
+#define HYB_STATS_WAIT_METRIC "hybrid_job_offcpu_seconds"
 #include <time.h>
 
 /* Any thread: this thread's cpu time, us. */
