@@ -45,8 +45,9 @@ def _held(srv):
     return srv.log_text().count(HELD_LINE)
 
 
-def test_fast_request_is_not_held_behind_a_slow_one(apache_factory,
-                                                    hyb_test_module):
+def _one_cpu_server(apache_factory, hyb_test_module, **kw):
+    """One child on one CPU (so one worker may be awake), the helper
+    module's sleeping handler at /sleep, the gate's trace lines logged."""
     srv = apache_factory(
         extra="LoadModule hyb_test_module %s\n<Location /sleep>\n"
               "    SetHandler hyb-test-sleep\n</Location>\n"
@@ -55,8 +56,14 @@ def test_fast_request_is_not_held_behind_a_slow_one(apache_factory,
              "MaxRequestWorkers": 4, "MinSpareThreads": 1,
              "MaxSpareThreads": 4},
         log_level="info mpm_hybrid:trace2",
-        allow_log=[r"HYB0114"])
+        allow_log=[r"HYB0114"], **kw)
     assert wait_for(lambda: len(srv.children()) == 1, 5), srv.children()
+    return srv
+
+
+def test_fast_request_is_not_held_behind_a_slow_one(apache_factory,
+                                                    hyb_test_module):
+    srv = _one_cpu_server(apache_factory, hyb_test_module)
     fast, held = [], []
     for _ in range(ROUNDS):
         before = _held(srv)
@@ -115,17 +122,9 @@ def _send_all(sock, data):
         pass                # closed by the test's end
 
 
-def test_pipelining_client_holds_others_a_span_at_most(apache_factory, hyb_test_module):
-    srv = apache_factory(
-        extra="LoadModule hyb_test_module %s\n<Location /sleep>\n"
-              "    SetHandler hyb-test-sleep\n</Location>\n"
-              "HybridCPUAffinity On\n" % hyb_test_module,
-        mpm={"StartServers": 1, "ServerLimit": 1, "ThreadsPerChild": 4,
-             "MaxRequestWorkers": 4, "MinSpareThreads": 1,
-             "MaxSpareThreads": 4},
-        max_keepalive_requests=0, log_level="info mpm_hybrid:trace2",
-        allow_log=[r"HYB0114"])
-    assert wait_for(lambda: len(srv.children()) == 1, 5), srv.children()
+def test_pipelining_client_does_not_hold_another_behind_the_gate(apache_factory,
+                                                                  hyb_test_module):
+    srv = _one_cpu_server(apache_factory, hyb_test_module, max_keepalive_requests=0)
     piped = socket.create_connection(("127.0.0.1", srv.port), timeout=0.5)
     seen, stop = [0], threading.Event()
     reader = threading.Thread(target=_drain, args=(piped, seen, stop))
