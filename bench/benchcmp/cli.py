@@ -57,6 +57,9 @@ def parse_args(argv):
     p.add_argument("--pin", choices=["split", "none"], default="split",
                    help="split: server on cpu 0, wrk on cpu 1 (needs 2 cpus); "
                    "none: no pinning")
+    p.add_argument("--client-batch", action="store_true",
+                   help="run wrk SCHED_BATCH: its wake-ups then do not preempt the "
+                   "server's threads, as a client on another host would not")
     p.add_argument("--children", type=int, default=4, help="server processes (4)")
     p.add_argument("--threads", type=int, default=25, help="threads per process (25)")
     p.add_argument("--out", default=os.path.join(REPO, "build", "bench-compare"),
@@ -108,9 +111,9 @@ def measure(variant, scenario, a, srv_cpu, gen_cpu):
     with Server(variant, {"children": a.children, "threads": a.threads},
                 srv_cpu, a.keep) as srv:
         if a.warmup:
-            run_wrk(srv.url(), scenario, a.warmup, gen_cpu)
+            run_wrk(srv.url(), scenario, a.warmup, gen_cpu, a.client_batch)
         cpu0, cs0 = srv.counters()
-        res, out = run_wrk(srv.url(), scenario, a.seconds, gen_cpu)
+        res, out = run_wrk(srv.url(), scenario, a.seconds, gen_cpu, a.client_batch)
         cpu1, cs1 = srv.counters()
         rec["server_processes"] = len(srv.pids())
     rec.update(res)
@@ -139,6 +142,7 @@ def meta_of(a, variants, srv_cpu, gen_cpu):
             "host": platform.node(), "kernel": platform.release(),
             "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()[0],
             "pin": a.pin, "server_cpu": srv_cpu, "wrk_cpu": gen_cpu,
+            "client_batch": a.client_batch,
             "seconds": a.seconds, "repeat": a.repeat, "warmup": a.warmup,
             "children": a.children, "threads": a.threads,
             "scenarios": a.scenarios, "variants": [v.describe() for v in variants]}
@@ -147,6 +151,8 @@ def meta_of(a, variants, srv_cpu, gen_cpu):
 def subtitle(meta):
     pin = ("server on cpu %s, wrk on cpu %s" % (meta["server_cpu"], meta["wrk_cpu"])
            if meta["server_cpu"] is not None else "not pinned")
+    if meta.get("client_batch"):
+        pin += ", wrk SCHED_BATCH"
     return ("%d x %d s per scenario and server (medians), %d x %d threads, 1 KB file, "
             "access log off, wrk -t1 --timeout 5s on loopback, %s; %s, Linux %s, load %.1f at start"
             % (meta["repeat"], meta["seconds"], meta["children"], meta["threads"], pin,

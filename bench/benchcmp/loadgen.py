@@ -2,7 +2,8 @@
 is read from wrk's output.
 
 Owns: the SCENARIOS table and the wrk child process of one run (bounded by
-a timeout, killed by its pid if it overruns).  Pure parsing in parse_wrk.
+a timeout, killed by its pid if it overruns; pinned to a cpu and, with
+--client-batch, run SCHED_BATCH).  Pure parsing in parse_wrk.
 """
 
 import os
@@ -55,9 +56,26 @@ def wrk_command(url, scenario, seconds):
              "--timeout", "%ds" % WRK_TIMEOUT_S] + extra + [url])
 
 
-def run_wrk(url, scenario, seconds, cpu=None):
-    """One wrk run; returns (parsed result, raw output).  cpu: pin wrk there."""
-    pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+def client_setup(cpu=None, batch=False):
+    """What the load generator's child does before exec, or None: pin it to
+    cpu; with batch, make it SCHED_BATCH, so that its wake-ups (one per
+    answer it reads) do not preempt a server thread running on its cpu, as
+    a client on another host would not."""
+    if cpu is None and not batch:
+        return None
+
+    def setup():
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        if batch:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    return setup
+
+
+def run_wrk(url, scenario, seconds, cpu=None, batch=False):
+    """One wrk run; returns (parsed result, raw output).  cpu: pin wrk there;
+    batch: run it SCHED_BATCH (client_setup)."""
+    pre = client_setup(cpu, batch)
     cmd = wrk_command(url, scenario, seconds)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, text=True, preexec_fn=pre)

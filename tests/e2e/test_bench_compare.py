@@ -1,8 +1,9 @@
 """Smoke test of bench/compare (BENCHMARKS.md): a few seconds of its
 scenarios against hybrid and the stock event MPM on loopback; the table,
 the chart and the raw results it writes must be complete and plausible, and
-it must leave no server running.  Also: wrk's output is parsed right, and a
-server that cannot start makes the tool fail instead of printing a table.
+it must leave no server running.  Also: wrk's output is parsed right, a
+server that cannot start makes the tool fail instead of printing a table,
+and --client-batch really runs the load generator SCHED_BATCH.
 
 The tool starts and stops its servers itself (free 127.0.0.1 ports, killed
 by pid); this test only runs it, bounded by a timeout.
@@ -22,7 +23,7 @@ import conftest
 
 COMPARE = os.path.join(conftest.REPO, "bench", "compare")
 sys.path.insert(0, os.path.join(conftest.REPO, "bench"))
-from benchcmp.loadgen import parse_wrk  # noqa: E402
+from benchcmp.loadgen import client_setup, parse_wrk  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     conftest.MPM != "hybrid", reason="bench/compare compares hybrid with event itself")
@@ -132,12 +133,31 @@ def test_a_server_that_cannot_start_fails_the_run(tmp_path, scratch):
     bad.write_bytes(b"not an ELF file\n")
     p = run_compare(["--no-hybrid", "--mpm", "event", "--mpm", "broken=%s" % bad,
                      "--nginx", "off", "--scenarios", "ka50", "--seconds", "1",
-                     "--repeat", "1", "--warmup", "0", "--pin", "none",
+                     "--repeat", "1", "--warmup", "0", "--pin", "none", "--client-batch",
                      "--out", str(tmp_path / "out")], scratch, timeout=60)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "broken   ka50     FAILED" in p.stderr, p.stderr
     assert rows_of_broken(p.stdout) == ["n/a"], p.stdout
     assert_cleaned_up(scratch)
+    # the run says how its load generator ran
+    assert "not pinned, wrk SCHED_BATCH;" in (tmp_path / "out" / "table.md").read_text()
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["meta"]["client_batch"]
+
+
+def policy_after(setup):
+    """The scheduling policy and cpus of a child started with setup."""
+    out = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0),"
+                          " sorted(os.sched_getaffinity(0)))"],
+                         capture_output=True, text=True, preexec_fn=setup, check=True).stdout
+    return out.split(" ", 1)[0], out.split(" ", 1)[1].strip()
+
+
+def test_client_batch_runs_the_load_generator_sched_batch():
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    assert client_setup(None, False) is None
+    assert policy_after(client_setup(None, True))[0] == str(os.SCHED_BATCH)
+    assert policy_after(client_setup(cpu, True)) == (str(os.SCHED_BATCH), "[%d]" % cpu)
+    assert policy_after(client_setup(cpu, False)) == (str(os.SCHED_OTHER), "[%d]" % cpu)
 
 
 def rows_of_broken(stdout):
