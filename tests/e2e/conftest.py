@@ -264,6 +264,24 @@ def pytest_collection_modifyitems(config, items):
 # Small helpers
 # --------------------------------------------------------------------------
 
+def seen_dead(pid, timeout):
+    """Poll (every 0.5 ms, at most timeout s) until pid is a zombie or gone;
+    the monotonic time it was first seen so, or None.  A signalled process
+    keeps running for a moment after kill() returns (httpd's SIGSEGV handler
+    runs, the core is written), and until then its threads still run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return time.monotonic()
+        if state in ("Z", "X"):
+            return time.monotonic()
+        time.sleep(0.0005)
+    return None
+
+
 def wait_for(cond, timeout, interval=0.05):
     """Poll cond() until it returns a truthy value or timeout seconds pass.
 

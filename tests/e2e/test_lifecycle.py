@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import (MPM, HttpConn, http_get, server_status_auto, slow_download, wait_for,
-                      write_file)
+from conftest import (MPM, HttpConn, http_get, seen_dead, server_status_auto, slow_download,
+                      wait_for, write_file)
 
 
 class Traffic:
@@ -224,24 +224,6 @@ class Recorder(threading.Thread):
             time.sleep(0.005)
 
 
-def _seen_dead(pid, timeout):
-    """Poll (every 0.5 ms, at most timeout s) until pid is a zombie or gone;
-    the monotonic time it was first seen so, or None.  A signalled process
-    keeps running for a moment after kill() returns (httpd's SIGSEGV handler
-    runs, the core is written), and until then its threads still accept."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return time.monotonic()
-        if state in ("Z", "X"):
-            return time.monotonic()
-        time.sleep(0.0005)
-    return None
-
-
 def test_child_crash_under_load_fails_only_its_requests(apache_factory, hyb_test_module):
     """SIGSEGV to one of two children while both serve: the requests in
     flight on it fail, the other child's in-flight requests and all
@@ -270,7 +252,7 @@ def test_child_crash_under_load_fails_only_its_requests(apache_factory, hyb_test
         victim = next(iter(owners.values()))
         t_kill = time.monotonic()
         os.kill(victim, signal.SIGSEGV)
-        t_dead = _seen_dead(victim, 3)
+        t_dead = seen_dead(victim, 3)
         assert t_dead, "child %d still running 3 s after SIGSEGV" % victim
         new = wait_for(lambda: victim not in srv.children() and len(srv.children()) == 2
                        and srv.children(), 3, 0.01)

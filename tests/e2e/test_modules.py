@@ -12,7 +12,7 @@ import threading
 import time
 
 from backends import start_python_backend, stop_process
-from conftest import (HttpConn, free_ports, http_get, wait_for,
+from conftest import (HttpConn, free_ports, http_get, seen_dead, wait_for,
                       write_file)
 
 
@@ -365,6 +365,7 @@ def test_piped_logger_is_restarted_and_logging_continues(apache_factory):
     assert {p for i in range(5) for p in have("before%d" % i)} == {first}
 
     os.kill(first, signal.SIGKILL)
+    assert seen_dead(first, 5), "logger %d still running 5 s after SIGKILL" % first
     # requests while the logger is down go into the pipe, which the parent
     # keeps open for the next logger
     for i in range(3):
