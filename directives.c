@@ -117,7 +117,7 @@ static const char *hyb_set_drain(cmd_parms *cmd, void *d, const char *arg)
 }
 
 /* An On/Off directive at server level: cmd->info is the hyb_srv field it
- * sets (HybridGatherHeads, HybridCPUAffinity). */
+ * sets (HybridGatherHeads, HybridCPUAffinity, HybridListenerBatch). */
 static const char *hyb_set_global_flag(cmd_parms *cmd, void *d, int on)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -198,6 +198,10 @@ const command_rec hyb_cmds[] = {
                  &hyb_srv.cpu_affinity, RSRC_CONF,
                  "On: each child's listener and workers run on one CPU, "
                  "children spread over the CPUs by slot (default Off)"),
+    AP_INIT_FLAG("HybridListenerBatch", hyb_set_global_flag,
+                 &hyb_srv.listener_batch, RSRC_CONF,
+                 "On: each child's listener thread runs as SCHED_BATCH "
+                 "and does not preempt its workers on waking (default Off)"),
     AP_GRACEFUL_SHUTDOWN_TIMEOUT_COMMAND,
     { NULL }
 };

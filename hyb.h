@@ -98,6 +98,7 @@ typedef struct hyb_server_t {
     apr_size_t gather_max;      /* HybridGatherMaxHead; 0 until derived */
     int gather_per_ip;          /* HybridGatherPerIP; 0: no cap */
     int cpu_affinity;           /* HybridCPUAffinity (default off) */
+    int listener_batch;         /* HybridListenerBatch (default off) */
     int num_buckets;
     ap_listen_rec **listen_buckets;
     ap_pod_t **pods;

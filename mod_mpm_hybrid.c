@@ -183,6 +183,7 @@ static int hyb_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     hyb_srv.drain_timeout = HYB_DEFAULT_DRAIN;
     hyb_srv.gather = 1;
     hyb_srv.cpu_affinity = 0;
+    hyb_srv.listener_batch = 0;
     ap_extended_status = 0;
     return OK;
 }
