@@ -178,6 +178,12 @@ DEFAULT_MPM_PARAMS = {
     "MaxSpareThreads": 30,
 }
 
+# Two fixed children of 4 workers: for tests that look at each child's
+# threads (CPU affinity, scheduling policy).
+TWO_SMALL_CHILDREN = {"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": 4,
+                      "MaxRequestWorkers": 8, "MinSpareThreads": 4,
+                      "MaxSpareThreads": 8}
+
 NOFILE_WANTED = 65536
 
 
@@ -1083,6 +1089,18 @@ class KeepAliveLoad:
 SLEEP_SYSCALLS = {"23", "270"}      # select, pselect6: what apr_sleep calls
 
 
+def thread_ids(pid):
+    """The thread ids of process pid, sorted (OSError once it is gone)."""
+    return sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
+
+
+def thread_syscall(pid, tid):
+    """The number (a string) of the system call thread tid of pid is in,
+    from /proc; "running" when it is in none."""
+    with open("/proc/%d/task/%d/syscall" % (pid, tid)) as f:
+        return f.read().split(" ", 1)[0]
+
+
 def sleepers_per_child(srv):
     """pid -> threads inside a sleeping system call, read from /proc (the
     test module's handler sleeps in apr_sleep; idle workers wait on a
@@ -1091,9 +1109,8 @@ def sleepers_per_child(srv):
     for pid in srv.children():
         n = 0
         try:
-            for tid in os.listdir("/proc/%d/task" % pid):
-                with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
-                    n += f.read().split(" ", 1)[0] in SLEEP_SYSCALLS
+            for tid in thread_ids(pid):
+                n += thread_syscall(pid, tid) in SLEEP_SYSCALLS
         except OSError:
             continue
         out[pid] = n

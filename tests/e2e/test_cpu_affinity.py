@@ -13,7 +13,8 @@ import signal
 
 import pytest
 
-from conftest import MPM, apache_t, http_get, minimal_conf, wait_for
+from conftest import (MPM, TWO_SMALL_CHILDREN, apache_t, http_get, minimal_conf,
+                      thread_ids, wait_for)
 
 pytestmark = pytest.mark.skipif(MPM != "hybrid", reason="hybrid's own directive")
 
@@ -41,7 +42,7 @@ def _parse_list(text):
 
 def _child_cpus(pid):
     """The CPU set shared by every thread of child pid (asserted equal)."""
-    tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+    tids = thread_ids(pid)
     sets = {frozenset(_cpus_of_thread(pid, t)) for t in tids}
     assert len(sets) == 1, "threads of child %d differ: %s" % (pid, sets)
     assert len(tids) >= 3, "child %d has only %d threads" % (pid, len(tids))
@@ -51,7 +52,7 @@ def _child_cpus(pid):
 def _threads_started(pids):
     """Wait until every child in pids has its listener and workers (threads
     start asynchronously after fork)."""
-    assert wait_for(lambda: all(len(os.listdir("/proc/%d/task" % p)) >= 3
+    assert wait_for(lambda: all(len(thread_ids(p)) >= 3
                                 for p in pids), 10), pids
 
 
@@ -61,12 +62,8 @@ def _started_children(srv, n):
     return srv.children()
 
 
-MPM_2 = {"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": 4,
-         "MaxRequestWorkers": 8, "MinSpareThreads": 4, "MaxSpareThreads": 8}
-
-
 def test_on_pins_each_child_to_one_cpu_and_spreads_them(apache_factory):
-    srv = apache_factory(mpm=MPM_2, extra="HybridCPUAffinity On")
+    srv = apache_factory(mpm=TWO_SMALL_CHILDREN, extra="HybridCPUAffinity On")
     kids = _started_children(srv, 2)
     sets = [_child_cpus(p) for p in kids]
     for s in sets:
@@ -85,7 +82,7 @@ def test_on_pins_each_child_to_one_cpu_and_spreads_them(apache_factory):
 
 
 def test_graceful_restart_pins_the_new_children(apache_factory):
-    srv = apache_factory(mpm=MPM_2, extra="HybridCPUAffinity On")
+    srv = apache_factory(mpm=TWO_SMALL_CHILDREN, extra="HybridCPUAffinity On")
     old = set(_started_children(srv, 2))
     srv.signal(signal.SIGUSR1)
     assert wait_for(lambda: len(set(srv.children()) - old) == 2, 15), srv.children()
@@ -97,7 +94,7 @@ def test_graceful_restart_pins_the_new_children(apache_factory):
 
 
 def test_off_by_default_children_use_every_cpu(apache_factory):
-    srv = apache_factory(mpm=MPM_2)
+    srv = apache_factory(mpm=TWO_SMALL_CHILDREN)
     for p in _started_children(srv, 2):
         assert _child_cpus(p) == set(ALLOWED)
     with open(srv.error_log) as f:

@@ -16,14 +16,13 @@ import signal
 
 import pytest
 
-from conftest import MPM, apache_t, http_get, minimal_conf, wait_for
+from conftest import (MPM, TWO_SMALL_CHILDREN, apache_t, http_get,
+                      minimal_conf, thread_ids, thread_syscall, wait_for)
 
 pytestmark = pytest.mark.skipif(MPM != "hybrid", reason="hybrid's own directive")
 
 SCHED_OTHER, SCHED_BATCH, SCHED_IDLE = 0, 3, 5
 EPOLL_SYSCALLS = {"232", "281"}     # epoll_wait, epoll_pwait (x86_64)
-MPM_2 = {"StartServers": 2, "ServerLimit": 2, "ThreadsPerChild": 4,
-         "MaxRequestWorkers": 8, "MinSpareThreads": 4, "MaxSpareThreads": 8}
 
 
 def _policy(pid, tid):
@@ -34,12 +33,7 @@ def _policy(pid, tid):
 
 
 def _in_epoll(pid, tid):
-    with open("/proc/%d/task/%d/syscall" % (pid, tid)) as f:
-        return f.read().split(" ", 1)[0] in EPOLL_SYSCALLS
-
-
-def _threads(pid):
-    return sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
+    return thread_syscall(pid, tid) in EPOLL_SYSCALLS
 
 
 def _children_ready(srv, n, exclude=()):
@@ -49,7 +43,7 @@ def _children_ready(srv, n, exclude=()):
         kids = [p for p in srv.children() if p not in exclude]
         try:
             return len(kids) == n and all(
-                len(_threads(p)) >= 3 and any(_in_epoll(p, t) for t in _threads(p))
+                len(thread_ids(p)) >= 3 and any(_in_epoll(p, t) for t in thread_ids(p))
                 for p in kids)
         except OSError:
             return False
@@ -63,7 +57,7 @@ def _listener_tid(pid):
     found = []
 
     def one():
-        found[:] = [t for t in _threads(pid) if _in_epoll(pid, t)]
+        found[:] = [t for t in thread_ids(pid) if _in_epoll(pid, t)]
         return len(found) == 1
     assert wait_for(one, 5), "child %d: threads in epoll_wait: %s" % (pid, found)
     return found[0]
@@ -71,7 +65,7 @@ def _listener_tid(pid):
 
 def _assert_batch_listener_only(pid):
     listener = _listener_tid(pid)
-    rows = [(t, _policy(pid, t)) for t in _threads(pid)]
+    rows = [(t, _policy(pid, t)) for t in thread_ids(pid)]
     assert listener != pid, "child %d: its main thread waits in epoll_wait" % pid
     assert dict(rows)[listener] == SCHED_BATCH, "child %d: %s" % (pid, rows)
     others = [r for r in rows if r[0] != listener]
@@ -79,12 +73,12 @@ def _assert_batch_listener_only(pid):
 
 
 def _assert_all_normal(pid):
-    rows = [(t, _policy(pid, t)) for t in _threads(pid)]
+    rows = [(t, _policy(pid, t)) for t in thread_ids(pid)]
     assert all(p == SCHED_OTHER for _, p in rows), "process %d: %s" % (pid, rows)
 
 
 def test_on_makes_only_each_listener_sched_batch(apache_factory):
-    srv = apache_factory(mpm=MPM_2, extra="HybridListenerBatch On")
+    srv = apache_factory(mpm=TWO_SMALL_CHILDREN, extra="HybridListenerBatch On")
     for pid in _children_ready(srv, 2):
         _assert_batch_listener_only(pid)
     _assert_all_normal(srv.pid)
@@ -94,7 +88,7 @@ def test_on_makes_only_each_listener_sched_batch(apache_factory):
 
 
 def test_default_keeps_every_thread_normal(apache_factory):
-    srv = apache_factory(mpm=MPM_2)
+    srv = apache_factory(mpm=TWO_SMALL_CHILDREN)
     for pid in _children_ready(srv, 2):
         _assert_all_normal(pid)
     _assert_all_normal(srv.pid)
@@ -102,7 +96,7 @@ def test_default_keeps_every_thread_normal(apache_factory):
 
 
 def test_graceful_restart_applies_the_new_value(apache_factory):
-    srv = apache_factory(mpm=MPM_2, extra="HybridListenerBatch Off")
+    srv = apache_factory(mpm=TWO_SMALL_CHILDREN, extra="HybridListenerBatch Off")
     old = set(_children_ready(srv, 2))
     srv.extra = "HybridListenerBatch On"
     srv.write_conf()
@@ -114,7 +108,7 @@ def test_graceful_restart_applies_the_new_value(apache_factory):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="going back to the normal policy needs root")
 def test_a_policy_httpd_was_started_with_is_kept(apache_factory):
-    srv = apache_factory(mpm=MPM_2, extra="HybridListenerBatch On", start=False)
+    srv = apache_factory(mpm=TWO_SMALL_CHILDREN, extra="HybridListenerBatch On", start=False)
     mine = os.sched_getscheduler(0)
     os.sched_setscheduler(0, SCHED_IDLE, os.sched_param(0))
     try:
@@ -122,7 +116,7 @@ def test_a_policy_httpd_was_started_with_is_kept(apache_factory):
     finally:
         os.sched_setscheduler(0, mine, os.sched_param(0))
     for pid in _children_ready(srv, 2):
-        rows = [(t, _policy(pid, t)) for t in _threads(pid)]
+        rows = [(t, _policy(pid, t)) for t in thread_ids(pid)]
         assert all(p == SCHED_IDLE for _, p in rows), "child %d: %s" % (pid, rows)
     assert http_get(srv.port, "/small.txt").status == 200
     assert "HYB0310" not in srv.log_text()     # not even tried
